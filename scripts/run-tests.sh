@@ -1,0 +1,25 @@
+#!/bin/sh
+# Runs Check test binaries one after the other; prints each one's summary and
+# a total line. Usage: run-tests.sh TIER BIN...
+# A binary that exits 77 was skipped (e.g. BPF tests without root).
+tier=$1
+shift
+pass=0
+fail=0
+skip=0
+for t in "$@"; do
+	echo "== $tier: $(basename "$t")"
+	CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-30} "$t"
+	rc=$?
+	if [ $rc -eq 0 ]; then
+		pass=$((pass + 1))
+	elif [ $rc -eq 77 ]; then
+		skip=$((skip + 1))
+		echo "   (skipped)"
+	else
+		fail=$((fail + 1))
+		echo "   FAILED (exit $rc)"
+	fi
+done
+echo "$tier: $pass passed, $fail failed, $skip skipped"
+[ $fail -eq 0 ]

@@ -1,0 +1,18 @@
+/* The CLI's subcommands: each cmd_X.c implements one, main.c dispatches. */
+#ifndef BPFMIRROR_COMMANDS_H
+#define BPFMIRROR_COMMANDS_H
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+/* Each returns the process exit status (0 success, 1 failure, 2 usage). */
+int cmd_help(int argc, char **argv);
+int cmd_version(int argc, char **argv);
+int cmd_verify_config(int argc, char **argv);
+
+const struct command *commands_list(void);
+
+#endif
