@@ -1,0 +1,33 @@
+/* Finds a container's processes by container ID and reads its environment. */
+#ifndef BPFMIRROR_CONTAINER_H
+#define BPFMIRROR_CONTAINER_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Strips a "containerd://", "cri-o://", "docker://" prefix; returns the ID part. */
+const char *container_id_strip(const char *id);
+
+/*
+ * Finds the oldest process whose cgroup path (in PROC/PID/cgroup) contains the
+ * container ID (at least 12 hex characters). proc_root is "/proc" outside tests.
+ * Returns 0 and sets *pid, -ENOENT when none, -EINVAL for a malformed ID.
+ */
+int container_find_pid(const char *proc_root, const char *container_id, pid_t *pid);
+
+/* Environment of a process as a NULL-terminated array of "KEY=VALUE" strings. */
+struct container_env {
+	char **vars;
+	size_t count;
+};
+
+int container_read_env(const char *proc_root, pid_t pid, struct container_env *env);
+void container_env_free(struct container_env *env);
+
+/* Opens PROC/PID/root as an O_PATH directory fd: the root for confined access. */
+int container_open_root(const char *proc_root, pid_t pid);
+
+/* Reads a whole small file (at most max bytes) into a malloc'd buffer. */
+int read_small_file(int dirfd, const char *path, size_t max, char **buf, size_t *len);
+
+#endif

@@ -1,0 +1,207 @@
+/* Unit tests for container lookup (fake /proc tree) and confined file access. */
+#include "container.h"
+#include "fsconfine.h"
+#include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static char tmp[64];
+
+static void put(const char *rel, const void *data, size_t len)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", tmp, rel);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+	fclose(f);
+}
+
+static void mkd(const char *rel)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", tmp, rel);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+}
+
+static void setup(void)
+{
+	strcpy(tmp, "/tmp/bmtest.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmp));
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static void fake_proc(const char *pid, const char *cgroup, unsigned long start)
+{
+	char rel[64], stat[256];
+
+	snprintf(rel, sizeof(rel), "%s", pid);
+	mkd(rel);
+	snprintf(rel, sizeof(rel), "%s/cgroup", pid);
+	put(rel, cgroup, strlen(cgroup));
+	snprintf(stat, sizeof(stat),
+		 "%s (my proc) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 %lu 0 0\n", pid, start);
+	snprintf(rel, sizeof(rel), "%s/stat", pid);
+	put(rel, stat, strlen(stat));
+}
+
+START_TEST(find_pid_picks_oldest)
+{
+	const char *cg = "0::/kubepods.slice/kubepods-besteffort.slice/"
+			 "cri-containerd-" CID ".scope\n";
+	pid_t pid = 0;
+
+	fake_proc("100", "0::/user.slice\n", 5);
+	fake_proc("200", cg, 900);
+	fake_proc("150", cg, 300);
+	ck_assert_int_eq(container_find_pid(tmp, "containerd://" CID, &pid), 0);
+	ck_assert_int_eq(pid, 150);
+}
+END_TEST
+
+START_TEST(find_pid_errors)
+{
+	pid_t pid = 0;
+
+	fake_proc("100", "0::/user.slice\n", 5);
+	ck_assert_int_eq(container_find_pid(tmp, CID, &pid), -ENOENT);
+	ck_assert_int_eq(container_find_pid(tmp, "containerd://xyz", &pid), -EINVAL);
+	ck_assert_int_eq(container_find_pid(tmp, "abc", &pid), -EINVAL);
+	ck_assert_int_eq(container_find_pid(tmp, "", &pid), -EINVAL);
+}
+END_TEST
+
+START_TEST(read_env)
+{
+	static const char env[] = "PORT=8080\0REDISADDRESS=redis-main:6379\0noequals\0A=";
+	struct container_env e = {0};
+
+	mkd("42");
+	put("42/environ", env, sizeof(env) - 1);
+	ck_assert_int_eq(container_read_env(tmp, 42, &e), 0);
+	ck_assert_uint_eq(e.count, 3);
+	ck_assert_str_eq(e.vars[0], "PORT=8080");
+	ck_assert_str_eq(e.vars[1], "REDISADDRESS=redis-main:6379");
+	ck_assert_str_eq(e.vars[2], "A=");
+	container_env_free(&e);
+	ck_assert_int_eq(container_read_env(tmp, 43, &e), -ENOENT);
+}
+END_TEST
+
+START_TEST(confined_symlinks)
+{
+	char path[512], *buf = NULL;
+	size_t len = 0;
+	struct stat st;
+	int root;
+
+	/* Layout: tmp/outside.txt, tmp/root/app/response.txt, evil links. */
+	put("outside.txt", "secret", 6);
+	mkd("root");
+	mkd("root/app");
+	put("root/app/response.txt", "hello", 5);
+	snprintf(path, sizeof(path), "%s/root/app/abs", tmp);
+	ck_assert_int_eq(symlink("/outside.txt", path), 0);
+	snprintf(path, sizeof(path), "%s/root/app/rel", tmp);
+	ck_assert_int_eq(symlink("../../outside.txt", path), 0);
+	snprintf(path, sizeof(path), "%s/root/app/ok", tmp);
+	ck_assert_int_eq(symlink("/app/response.txt", path), 0);
+	snprintf(path, sizeof(path), "%s/root", tmp);
+	root = open(path, O_PATH | O_DIRECTORY);
+	ck_assert_int_ge(root, 0);
+
+	ck_assert_int_eq(fsc_read(root, "/app/response.txt", 0, 100, &buf, &len), 0);
+	ck_assert_uint_eq(len, 5);
+	ck_assert_int_eq(memcmp(buf, "hello", 5), 0);
+	free(buf);
+	ck_assert_int_eq(fsc_read(root, "/app/ok", 1, 2, &buf, &len), 0);
+	ck_assert_uint_eq(len, 2);
+	ck_assert_int_eq(memcmp(buf, "el", 2), 0);
+	free(buf);
+	/* Escapes resolve inside root, where there is no outside.txt. */
+	ck_assert_int_eq(fsc_read(root, "/app/abs", 0, 100, &buf, &len), -ENOENT);
+	ck_assert_int_eq(fsc_read(root, "/app/rel", 0, 100, &buf, &len), -ENOENT);
+	ck_assert_int_eq(fsc_stat(root, "/../../outside.txt", &st), -ENOENT);
+	ck_assert_int_eq(fsc_stat(root, "/app", &st), 0);
+	ck_assert(S_ISDIR(st.st_mode));
+	close(root);
+}
+END_TEST
+
+START_TEST(confined_write_and_list)
+{
+	char path[512], *buf = NULL;
+	struct fsc_entry *ents = NULL;
+	size_t len = 0, n = 0;
+	int root;
+
+	mkd("root");
+	put("root/f.txt", "abcdef", 6);
+	snprintf(path, sizeof(path), "%s/root", tmp);
+	root = open(path, O_PATH | O_DIRECTORY);
+	ck_assert_int_ge(root, 0);
+	ck_assert_int_eq(fsc_write(root, "/f.txt", 2, "XY", 2, 1), 0);
+	ck_assert_int_eq(fsc_read(root, "/f.txt", 0, 100, &buf, &len), 0);
+	ck_assert_uint_eq(len, 4);
+	ck_assert_int_eq(memcmp(buf, "abXY", 4), 0);
+	free(buf);
+	ck_assert_int_eq(fsc_write(root, "/missing", 0, "x", 1, 0), -ENOENT);
+	ck_assert_int_eq(fsc_list(root, "/", &ents, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(ents[0].name, "f.txt");
+	fsc_entries_free(ents, n);
+	ck_assert_int_eq(fsc_list(root, "/f.txt", &ents, &n), -ENOTDIR);
+	close(root);
+}
+END_TEST
+
+START_TEST(path_policy)
+{
+	const char *const deny[] = {"/var/run/secrets/*", "/etc/shadow", NULL};
+
+	ck_assert_int_eq(fsc_path_check("/app/response.txt", deny), 0);
+	ck_assert_int_eq(fsc_path_check("/var/run/secrets/kubernetes.io/token", deny), -EACCES);
+	ck_assert_int_eq(fsc_path_check("/etc/shadow", deny), -EACCES);
+	ck_assert_int_eq(fsc_path_check("/var//run/secrets/x", deny), -EINVAL);
+	ck_assert_int_eq(fsc_path_check("/var/run/./secrets/x", deny), -EINVAL);
+	ck_assert_int_eq(fsc_path_check("/app/../etc/shadow", deny), -EINVAL);
+	ck_assert_int_eq(fsc_path_check("relative", deny), -EINVAL);
+	ck_assert_int_eq(fsc_path_check("", deny), -EINVAL);
+	ck_assert_int_eq(fsc_path_check("/app/..hidden", deny), 0);
+}
+END_TEST
+
+static Suite *container_suite(void)
+{
+	Suite *s = suite_create("container");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, find_pid_picks_oldest);
+	tcase_add_test(tc, find_pid_errors);
+	tcase_add_test(tc, read_env);
+	tcase_add_test(tc, confined_symlinks);
+	tcase_add_test(tc, confined_write_and_list);
+	tcase_add_test(tc, path_policy);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+TEST_MAIN(container_suite)
