@@ -1,0 +1,134 @@
+/* Picks the reserved port range of a twin session on a pod: clear of the pod's ports. */
+#include "portrange.h"
+#include "container.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+void port_set_add_range(struct port_set *s, struct port_range r)
+{
+	for (unsigned p = r.lo; p <= r.hi; p++)
+		port_set_add(s, (uint16_t)p);
+}
+
+int port_range_pick(const struct port_set *used, unsigned size, struct port_range *out)
+{
+	if (size < 16 || size > 16384 || (size & (size - 1)))
+		return -EINVAL;
+	for (long base = 65536 - (long)size; base >= 1024; base -= size) {
+		unsigned p;
+		for (p = 0; p < size; p++)
+			if (port_set_has(used, (uint16_t)(base + p)))
+				break;
+		if (p == size) {
+			out->lo = (uint16_t)base;
+			out->hi = (uint16_t)(base + size - 1);
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+int port_set_parse_proc_net(struct port_set *s, const char *text)
+{
+	const char *line = strchr(text, '\n'); /* skip the header line */
+
+	while (line && *++line) {
+		unsigned slot, port;
+		char addr[64];
+		if (sscanf(line, " %u: %63[0-9A-Fa-f]:%x", &slot, addr, &port) == 3 &&
+		    port <= 65535)
+			port_set_add(s, (uint16_t)port);
+		line = strchr(line, '\n');
+	}
+	return 0;
+}
+
+/* Reads ip_local_port_range of PID's netns in a child that joins it. */
+static int pod_ephemeral_range(const char *proc_root, pid_t pid, struct port_range *r)
+{
+	char path[PATH_MAX];
+	int pfd[2], nsfd, status, err = 0;
+	unsigned lo = 0, hi = 0;
+	char buf[64] = {0};
+	ssize_t n;
+	pid_t child;
+
+	snprintf(path, sizeof(path), "%s/%d/ns/net", proc_root, (int)pid);
+	nsfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (nsfd < 0)
+		return -errno;
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		err = -errno;
+		goto out_ns;
+	}
+	child = fork();
+	if (child < 0) {
+		err = -errno;
+		goto out_pipe;
+	}
+	if (child == 0) {
+		FILE *f;
+		if (setns(nsfd, CLONE_NEWNET) < 0)
+			_exit(1);
+		f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "re");
+		if (!f || !fgets(buf, sizeof(buf), f))
+			_exit(1);
+		if (write(pfd[1], buf, strlen(buf)) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(pfd[1]);
+	pfd[1] = -1;
+	n = read(pfd[0], buf, sizeof(buf) - 1);
+	if (waitpid(child, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+	    n <= 0 || sscanf(buf, "%u %u", &lo, &hi) != 2 || lo > hi || hi > 65535) {
+		err = -EIO;
+		goto out_pipe;
+	}
+	r->lo = (uint16_t)lo;
+	r->hi = (uint16_t)hi;
+out_pipe:
+	close(pfd[0]);
+	if (pfd[1] >= 0)
+		close(pfd[1]);
+out_ns:
+	close(nsfd);
+	return err;
+}
+
+int port_set_add_pod(struct port_set *s, const char *proc_root, pid_t pid)
+{
+	static const char *const tables[] = {"tcp", "tcp6", "udp", "udp6"};
+	struct port_range eph = {0, 0};
+	char path[PATH_MAX];
+	int err;
+
+	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+		char *buf = NULL;
+		size_t len = 0;
+		snprintf(path, sizeof(path), "%s/%d/net/%s", proc_root, (int)pid, tables[i]);
+		err = read_small_file(AT_FDCWD, path, 16u << 20, &buf, &len);
+		if (err == -ENOENT)
+			continue;
+		if (err)
+			return err;
+		port_set_parse_proc_net(s, buf);
+		free(buf);
+	}
+	err = pod_ephemeral_range(proc_root, pid, &eph);
+	if (err) {
+		/* Without the pod's range, assume the kernel default. */
+		eph.lo = 32768;
+		eph.hi = 60999;
+	}
+	port_set_add_range(s, eph);
+	return 0;
+}
