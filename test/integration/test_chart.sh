@@ -1,0 +1,124 @@
+#!/bin/sh
+# Lints and renders the Helm chart with default and non-default values, checks
+# the rendered DaemonSet, RBAC and policy (test/chart/check_manifests.py), and
+# makes sure broken manifests and invalid values are caught. Needs no root and
+# no cluster; skips (77) when helm or python3-yaml cannot be had.
+cd "$(dirname "$0")/../.." || exit 1
+root=$(pwd)
+chart=charts/bpfmirror
+helm=$root/build/tools/bin/helm
+ns=bpfmirror
+
+if [ ! -x "$helm" ]; then
+	sh scripts/helm.sh >/dev/null 2>&1
+fi
+if [ ! -x "$helm" ]; then
+	echo "test_chart: helm not installed and scripts/helm.sh failed; skipped"
+	exit 77
+fi
+py=
+for p in /usr/bin/python3 python3; do
+	if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import yaml' 2>/dev/null; then
+		py=$p
+		break
+	fi
+done
+if [ -z "$py" ]; then
+	echo "test_chart: no python3 with the yaml module (python3-yaml); skipped"
+	exit 77
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/bpfmirror-chart.XXXXXX") || exit 1
+# helm keeps its caches and config here, not in the user's home.
+export HELM_CACHE_HOME="$tmp/cache" HELM_CONFIG_HOME="$tmp/config" \
+	HELM_DATA_HOME="$tmp/data"
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+pass=0
+fail=0
+ok() {
+	pass=$((pass + 1))
+	echo "  ok   $1"
+}
+bad() {
+	fail=$((fail + 1))
+	echo "  FAIL $1"
+	[ -s "$tmp/out" ] && sed 's/^/       /' "$tmp/out" | head -n 30
+}
+# run NAME CMD...: expects CMD to succeed.
+run() {
+	name=$1
+	shift
+	if "$@" >"$tmp/out" 2>&1; then ok "$name"; else bad "$name"; fi
+}
+# refuse NAME CMD...: expects CMD to fail.
+refuse() {
+	name=$1
+	shift
+	if "$@" >"$tmp/out" 2>&1; then bad "$name (was accepted)"; else ok "$name"; fi
+}
+
+custom=test/chart/values-custom.yaml
+defaults=$chart/values.yaml
+check="$py test/chart/check_manifests.py"
+
+run "helm lint (defaults)" "$helm" lint --strict "$chart"
+run "helm lint (custom values)" "$helm" lint --strict "$chart" -f "$custom"
+run "helm template (defaults)" sh -c \
+	"'$helm' template bpfmirror '$chart' -n $ns >'$tmp/default.yaml'"
+run "helm template (custom values)" sh -c \
+	"'$helm' template staging-agents '$chart' -n platform -f '$custom' >'$tmp/custom.yaml'"
+run "rendered defaults satisfy the chart's promises" \
+	$check "$tmp/default.yaml" $ns "$defaults"
+run "rendered custom values satisfy the chart's promises" \
+	$check "$tmp/custom.yaml" platform "$defaults" "$custom"
+
+# The image tag defaults to the chart's appVersion, which must follow VERSION.
+version=$(cat VERSION)
+run "Chart.yaml appVersion and version follow VERSION ($version)" \
+	grep -qx "appVersion: \"$version\"" "$chart/Chart.yaml"
+run "Chart.yaml version follows VERSION" \
+	grep -qx "version: $version" "$chart/Chart.yaml"
+
+# The checker itself must notice broken manifests, or the checks above prove
+# nothing: each mutation below breaks one promise.
+mutate() {
+	name=$1
+	expr=$2
+	sed "$expr" "$tmp/default.yaml" >"$tmp/mutant.yaml"
+	if cmp -s "$tmp/default.yaml" "$tmp/mutant.yaml"; then
+		bad "mutation '$name' changed nothing"
+		return
+	fi
+	refuse "checker catches: $name" $check "$tmp/mutant.yaml" $ns "$defaults"
+}
+mutate "control port on all addresses" 's/- 127\.0\.0\.1:/- 0.0.0.0:/'
+mutate "privileged container" 's/privileged: false/privileged: true/'
+mutate "extra capability" 's/- SYS_PTRACE/- SYS_PTRACE\n                - NET_RAW/'
+mutate "capability missing" '/- PERFMON$/d'
+mutate "no drop ALL" 's/- ALL$/- NET_RAW/'
+mutate "write verb in ClusterRole" \
+	's/resources: \[pods, services, endpoints, namespaces\]/&\n    verbs: [create]\n  - apiGroups: [""]\n    resources: [configmaps]/'
+mutate "Role outside the release namespace" '/^kind: Role$/,/^rules:/s/namespace: bpfmirror/namespace: default/'
+mutate "delete on pods in the Role" 's/verbs: \[get, create\]/verbs: [get, create, delete]/'
+mutate "probe off the metrics port" '/readinessProbe:/,/port:/s/port: metrics/port: control/'
+mutate "no host network" 's/hostNetwork: true/hostNetwork: false/'
+mutate "duplicate key" 's/^  namespace: bpfmirror$/&\n  namespace: bpfmirror/'
+mutate "policy drift" 's/- "\/etc\/shadow"/- "\/etc\/passwd"/'
+
+# The values schema rejects mistakes before anything renders.
+refuse "schema: misspelt policy key" \
+	"$helm" template x "$chart" --set policy.steal.alowed=false
+refuse "schema: unknown log level" "$helm" template x "$chart" --set logLevel=verbose
+refuse "schema: control port out of range" "$helm" template x "$chart" --set controlPort=70000
+refuse "schema: relative denied path" \
+	"$helm" template x "$chart" --set 'policy.files.deniedPaths={etc/shadow}'
+refuse "schema: extraCapabilities ALL" \
+	"$helm" template x "$chart" --set 'securityContext.extraCapabilities={ALL}'
+refuse "ServiceMonitor without the metrics Service" "$helm" template x "$chart" \
+	--set metrics.serviceMonitor.enabled=true --set metrics.service.enabled=false
+
+run "helm package" "$helm" package "$chart" -d "$tmp/pkg"
+
+echo "test_chart: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
