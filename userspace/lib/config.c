@@ -260,6 +260,19 @@ void config_clear_list(struct bm_config *cfg, const struct cfg_key *k)
 	}
 }
 
+/* kubeconfig: "~/x" means $HOME/x, as in a shell (and as kubectl documents it). */
+static char *expand_home(const struct cfg_key *k, const char *s)
+{
+	const char *home = getenv("HOME");
+	char *out;
+
+	if (k->off != OFF(kubeconfig) || strncmp(s, "~/", 2) != 0 || !home || !*home)
+		return strdup(s);
+	if (asprintf(&out, "%s/%s", home, s + 2) < 0)
+		return NULL;
+	return out;
+}
+
 int config_store_scalar(struct bm_config *cfg, const struct cfg_key *k, const char *s,
 			struct bm_error *err)
 {
@@ -273,7 +286,7 @@ int config_store_scalar(struct bm_config *cfg, const struct cfg_key *k, const ch
 			rc = k->check(s, err);
 			if (rc)
 				return rc;
-			copy = strdup(s);
+			copy = expand_home(k, s);
 			if (!copy)
 				return -ENOMEM;
 		}
