@@ -1,0 +1,143 @@
+/* The node agent: control listener, sessions, data plane and metrics in one loop. */
+#include "agent_priv.h"
+#include "datapath.h"
+#include "log.h"
+#include "metrics.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void on_accept(struct evloop *loop, int fd, unsigned events, void *ctx)
+{
+	struct agent *ag = ctx;
+
+	(void)loop;
+	(void)events;
+	for (int i = 0; i < 16; i++) {
+		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd < 0)
+			return;
+		if (!session_new(ag, cfd)) {
+			log_warn("cannot start a session: %s", strerror(errno));
+			close(cfd);
+		}
+	}
+}
+
+static int on_dp_packet(void *ctx, const struct datapath_pkt *pkt)
+{
+	return session_deliver_packet(ctx, pkt);
+}
+
+static void on_datapath(struct evloop *loop, int fd, unsigned events, void *ctx)
+{
+	struct agent *ag = ctx;
+
+	(void)loop;
+	(void)fd;
+	(void)events;
+	datapath_poll(ag->dp, on_dp_packet, ag);
+	session_flush_all(ag);
+}
+
+struct agent *agent_new(const struct agent_opts *opts)
+{
+	struct agent *ag = calloc(1, sizeof(*ag));
+	char err[512];
+	int rc;
+
+	if (!ag)
+		return NULL;
+	ag->opts = *opts;
+	ag->listen_fd = -1;
+	if (!ag->opts.listen)
+		ag->opts.listen = AGENT_DEFAULT_LISTEN;
+	if (!ag->opts.proc_root)
+		ag->opts.proc_root = "/proc";
+	if (!ag->opts.heartbeat_ms)
+		ag->opts.heartbeat_ms = AGENT_HEARTBEAT_MS;
+	if (opts->node_name && opts->node_name[0])
+		snprintf(ag->node_name, sizeof(ag->node_name), "%s", opts->node_name);
+	else if (gethostname(ag->node_name, sizeof(ag->node_name) - 1) < 0)
+		strcpy(ag->node_name, "unknown");
+
+	ag->policy =
+	    opts->policy_path ? policy_load(opts->policy_path, err, sizeof(err)) : policy_default();
+	if (!ag->policy) {
+		log_error("policy: %s", opts->policy_path ? err : "out of memory");
+		rc = -EINVAL;
+		goto fail;
+	}
+	ag->loop = evloop_new();
+	if (!ag->loop) {
+		rc = -errno;
+		goto fail;
+	}
+	if (!opts->no_datapath) {
+		struct datapath_opts dopts = DATAPATH_OPTS_DEFAULT;
+		dopts.force_clsact = opts->force_clsact;
+		ag->dp = datapath_open(&dopts);
+		if (!ag->dp) {
+			rc = -errno;
+			log_error("cannot load the BPF data plane: %s", strerror(errno));
+			goto fail;
+		}
+		rc = evloop_watch(ag->loop, datapath_fd(ag->dp), EV_READ, on_datapath, ag);
+		if (rc)
+			goto fail;
+	}
+	ag->listen_fd = net_listen_tcp(ag->opts.listen, 64);
+	if (ag->listen_fd < 0) {
+		rc = ag->listen_fd;
+		log_error("cannot listen on %s: %s", ag->opts.listen, strerror(-rc));
+		goto fail;
+	}
+	rc = evloop_watch(ag->loop, ag->listen_fd, EV_READ, on_accept, ag);
+	if (rc)
+		goto fail;
+	if (opts->metrics && opts->metrics[0]) {
+		ag->metrics = metrics_start(ag, opts->metrics);
+		if (!ag->metrics) {
+			rc = -errno;
+			log_error("cannot serve metrics on %s: %s", opts->metrics, strerror(errno));
+			goto fail;
+		}
+	}
+	log_info("listening on %s (node %s, metrics %s, data plane %s)", ag->opts.listen,
+		 ag->node_name, opts->metrics && opts->metrics[0] ? opts->metrics : "off",
+		 ag->dp ? "loaded" : "off");
+	return ag;
+fail:
+	agent_free(ag);
+	errno = -rc;
+	return NULL;
+}
+
+int agent_run(struct agent *ag)
+{
+	return evloop_run(ag->loop);
+}
+
+void agent_stop(struct agent *ag)
+{
+	evloop_stop(ag->loop);
+}
+
+void agent_free(struct agent *ag)
+{
+	if (!ag)
+		return;
+	while (ag->sessions)
+		session_close(ag->sessions, "agent shutting down");
+	metrics_stop(ag->metrics);
+	if (ag->listen_fd >= 0)
+		close(ag->listen_fd);
+	datapath_close(ag->dp);
+	evloop_free(ag->loop);
+	policy_free(ag->policy);
+	free(ag);
+}

@@ -1,0 +1,61 @@
+/* Internal state of the agent shared by its modules (server, session, metrics). */
+#ifndef BPFMIRROR_AGENT_PRIV_H
+#define BPFMIRROR_AGENT_PRIV_H
+
+#include "agent.h"
+#include "evloop.h"
+#include "policy.h"
+
+#include <stdint.h>
+
+struct datapath;
+struct session;
+struct metrics_server;
+
+/* Counters of the agent itself; the data plane keeps its own per reason. */
+struct agent_counters {
+	uint64_t sessions_total;
+	uint64_t sessions_failed; /* ended by an error (protocol, policy, timeout) */
+	uint64_t attach_errors;
+	uint64_t frames_in;
+	uint64_t frames_out;
+	uint64_t frame_errors; /* malformed, oversized, unknown frames */
+	uint64_t heartbeat_timeouts;
+	uint64_t packets_to_client;
+	uint64_t bytes_to_client;
+	uint64_t packets_backlog_drop; /* client too slow: batch dropped */
+	uint64_t packets_from_client;
+	uint64_t packets_injected;
+	uint64_t packets_rejected; /* not from the session's pod IP / port */
+	uint64_t inject_errors;
+	uint64_t file_requests;
+	uint64_t file_denied;
+};
+
+struct agent {
+	struct agent_opts opts;
+	struct evloop *loop;
+	struct datapath *dp;
+	struct policy *policy;
+	struct metrics_server *metrics;
+	int listen_fd;
+	uint32_t next_sid;
+	struct session *sessions;
+	struct agent_counters ctr;
+	char node_name[256];
+};
+
+/* session.c */
+struct session *session_new(struct agent *ag, int fd);
+void session_close(struct session *s, const char *why);
+unsigned agent_session_count(const struct agent *ag);
+unsigned agent_subscription_count(const struct agent *ag);
+/* Delivers one handed-off packet to the sessions named in its header. */
+int session_deliver_packet(struct agent *ag, const void *pkt);
+/* Sends the packet batches queued by session_deliver_packet(). */
+void session_flush_all(struct agent *ag);
+
+/* net.c helpers */
+int net_listen_tcp(const char *addr, int backlog);
+
+#endif

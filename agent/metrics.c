@@ -1,0 +1,232 @@
+/* Prometheus /metrics, /healthz and /readyz of the agent on their own port. */
+#include "metrics.h"
+#include "agent_priv.h"
+#include "datapath.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MAX_CLIENTS 8
+#define REQ_MAX	    2048
+
+struct mclient {
+	int fd;
+	size_t len;
+	char req[REQ_MAX];
+};
+
+struct metrics_server {
+	struct agent *ag;
+	int fd;
+	struct mclient clients[MAX_CLIENTS];
+};
+
+struct out {
+	char *buf;
+	size_t cap, len;
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (o->len >= o->cap)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		o->len = o->len + (size_t)n < o->cap ? o->len + (size_t)n : o->cap;
+}
+
+static void counter(struct out *o, const char *name, const char *help, unsigned long long v)
+{
+	put(o, "# HELP bpfmirror_%s %s\n# TYPE bpfmirror_%s counter\nbpfmirror_%s %llu\n", name,
+	    help, name, name, v);
+}
+
+static void gauge(struct out *o, const char *name, const char *help, unsigned long long v)
+{
+	put(o, "# HELP bpfmirror_%s %s\n# TYPE bpfmirror_%s gauge\nbpfmirror_%s %llu\n", name, help,
+	    name, name, v);
+}
+
+size_t metrics_render(const struct agent *ag, char *buf, size_t len)
+{
+	const struct agent_counters *c = &ag->ctr;
+	struct out o = {buf, len, 0};
+	struct bm_stat st[BM_R_MAX];
+
+	gauge(&o, "sessions", "Sessions connected now.", agent_session_count(ag));
+	gauge(&o, "subscriptions", "Port subscriptions held by sessions now.",
+	      agent_subscription_count(ag));
+	counter(&o, "sessions_total", "Sessions accepted.", c->sessions_total);
+	counter(&o, "sessions_failed_total", "Sessions ended by an error.", c->sessions_failed);
+	counter(&o, "attach_errors_total", "Attach requests refused or failed.", c->attach_errors);
+	counter(&o, "frames_received_total", "Control frames received.", c->frames_in);
+	counter(&o, "frames_sent_total", "Control frames sent.", c->frames_out);
+	counter(&o, "frame_errors_total", "Malformed, oversized or unexpected frames.",
+		c->frame_errors);
+	counter(&o, "heartbeat_timeouts_total", "Sessions ended for missing heartbeats.",
+		c->heartbeat_timeouts);
+	counter(&o, "client_packets_sent_total", "Packets sent to clients.", c->packets_to_client);
+	counter(&o, "client_bytes_sent_total", "Packet bytes sent to clients.", c->bytes_to_client);
+	counter(&o, "client_backlog_drops_total",
+		"Packets dropped because a client read too slowly.", c->packets_backlog_drop);
+	counter(&o, "client_packets_received_total", "Packets received from clients.",
+		c->packets_from_client);
+	counter(&o, "client_packets_injected_total", "Client packets emitted as the pod.",
+		c->packets_injected);
+	counter(&o, "client_packets_rejected_total",
+		"Client packets dropped: wrong source address or port.", c->packets_rejected);
+	counter(&o, "inject_errors_total", "Client packets the node did not take.",
+		c->inject_errors);
+	counter(&o, "file_requests_total", "File requests served.", c->file_requests);
+	counter(&o, "file_denied_total", "File requests refused by policy.", c->file_denied);
+	if (ag->dp && datapath_stats(ag->dp, st) == 0) {
+		put(&o, "# HELP bpfmirror_datapath_packets_total Packets seen by the BPF programs, "
+			"by reason.\n# TYPE bpfmirror_datapath_packets_total counter\n");
+		for (unsigned r = 0; r < BM_R_MAX; r++)
+			put(&o, "bpfmirror_datapath_packets_total{reason=\"%s\"} %llu\n",
+			    datapath_reason_name(r), (unsigned long long)st[r].packets);
+		put(&o, "# HELP bpfmirror_datapath_bytes_total Bytes seen by the BPF programs, by "
+			"reason.\n# TYPE bpfmirror_datapath_bytes_total counter\n");
+		for (unsigned r = 0; r < BM_R_MAX; r++)
+			put(&o, "bpfmirror_datapath_bytes_total{reason=\"%s\"} %llu\n",
+			    datapath_reason_name(r), (unsigned long long)st[r].bytes);
+	}
+	return o.len;
+}
+
+static void reply(int fd, const char *status, const char *body, size_t len)
+{
+	char hdr[256];
+	int n = snprintf(hdr, sizeof(hdr),
+			 "HTTP/1.1 %s\r\nContent-Type: text/plain; version=0.0.4\r\n"
+			 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+			 status, len);
+
+	/* Small answers to a scraper: a blocking send with a timeout is fine. */
+	if (send(fd, hdr, (size_t)n, MSG_NOSIGNAL) == n && len)
+		send(fd, body, len, MSG_NOSIGNAL);
+}
+
+static void client_drop(struct metrics_server *m, struct mclient *c)
+{
+	evloop_unwatch(m->ag->loop, c->fd);
+	close(c->fd);
+	c->fd = -1;
+}
+
+static void on_client(struct evloop *loop, int fd, unsigned events, void *ctx)
+{
+	struct metrics_server *m = ctx;
+	struct mclient *c = NULL;
+	ssize_t r;
+
+	(void)loop;
+	(void)events;
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (m->clients[i].fd == fd)
+			c = &m->clients[i];
+	if (!c)
+		return;
+	r = recv(fd, c->req + c->len, REQ_MAX - 1 - c->len, 0);
+	if (r <= 0) {
+		client_drop(m, c);
+		return;
+	}
+	c->len += (size_t)r;
+	c->req[c->len] = '\0';
+	if (!strstr(c->req, "\r\n\r\n") && !strstr(c->req, "\n\n")) {
+		if (c->len == REQ_MAX - 1) {
+			reply(fd, "431 Request Header Fields Too Large", "", 0);
+			client_drop(m, c);
+		}
+		return;
+	}
+	if (strncmp(c->req, "GET /metrics ", 13) == 0 ||
+	    strncmp(c->req, "GET /metrics?", 13) == 0) {
+		size_t cap = 64 << 10, n;
+		char *buf = malloc(cap);
+		if (buf) {
+			n = metrics_render(m->ag, buf, cap);
+			reply(fd, "200 OK", buf, n);
+			free(buf);
+		}
+	} else if (strncmp(c->req, "GET /healthz ", 13) == 0 ||
+		   strncmp(c->req, "GET /readyz ", 12) == 0) {
+		reply(fd, "200 OK", "ok\n", 3);
+	} else {
+		reply(fd, "404 Not Found", "not found\n", 10);
+	}
+	client_drop(m, c);
+}
+
+static void on_accept(struct evloop *loop, int fd, unsigned events, void *ctx)
+{
+	struct metrics_server *m = ctx;
+	int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	(void)events;
+	if (cfd < 0)
+		return;
+	for (int i = 0; i < MAX_CLIENTS; i++) {
+		if (m->clients[i].fd < 0) {
+			m->clients[i].fd = cfd;
+			m->clients[i].len = 0;
+			if (evloop_watch(loop, cfd, EV_READ, on_client, m) == 0)
+				return;
+			m->clients[i].fd = -1;
+			break;
+		}
+	}
+	close(cfd); /* too many scrapers at once */
+}
+
+struct metrics_server *metrics_start(struct agent *ag, const char *addr)
+{
+	struct metrics_server *m = calloc(1, sizeof(*m));
+	int err;
+
+	if (!m)
+		return NULL;
+	m->ag = ag;
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		m->clients[i].fd = -1;
+	m->fd = net_listen_tcp(addr, 16);
+	if (m->fd < 0) {
+		err = m->fd;
+		free(m);
+		errno = -err;
+		return NULL;
+	}
+	err = evloop_watch(ag->loop, m->fd, EV_READ, on_accept, m);
+	if (err) {
+		close(m->fd);
+		free(m);
+		errno = -err;
+		return NULL;
+	}
+	return m;
+}
+
+void metrics_stop(struct metrics_server *m)
+{
+	if (!m)
+		return;
+	for (int i = 0; i < MAX_CLIENTS; i++)
+		if (m->clients[i].fd >= 0)
+			client_drop(m, &m->clients[i]);
+	evloop_unwatch(m->ag->loop, m->fd);
+	close(m->fd);
+	free(m);
+}
