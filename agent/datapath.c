@@ -1,0 +1,466 @@
+/* The agent's eBPF data plane: load, attach to pods, subscribe, receive and inject packets. */
+#include "datapath.h"
+#include "datapath_int.h"
+#include "log.h"
+#include "tcx.h"
+#include "tun.h"
+#include "tc_pod.skel.h"
+
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_RING_BYTES (8u << 20)
+#define DEFAULT_FLOWS	   65536u
+#define TUN_READ_BUDGET	   256
+#define TUN_BUF_SIZE	   65536
+
+struct pod_link {
+	int ifindex;
+	int refs;
+	struct tcx_att to_pod;	 /* egress */
+	struct tcx_att from_pod; /* ingress */
+};
+
+struct datapath {
+	struct tc_pod *skel;
+	struct ring_buffer *rb;
+	struct tun_dev tun;
+	bool has_tun;
+	bool force_clsact;
+	enum datapath_handoff handoff;
+	int ncpus;
+	struct pod_link *pods;
+	size_t npods;
+	/* state of the current datapath_poll() */
+	datapath_pkt_cb cb;
+	void *cb_ctx;
+	uint8_t *tunbuf;
+};
+
+static const char *const prog_names[] = {"bm_to_pod", "bm_from_pod", NULL};
+
+static const char *const reason_names[BM_R_MAX] = {
+    [BM_R_PASSED] = "passed",
+    [BM_R_MIRRORED] = "mirrored",
+    [BM_R_STOLEN] = "stolen",
+    [BM_R_RETURNED] = "returned",
+    [BM_R_MIRROR_ACK] = "mirror_ack_skipped",
+    [BM_R_PROBE] = "probe_not_stolen",
+    [BM_R_STEAL_FROM_POD] = "steal_from_pod_dropped",
+    [BM_R_NOT_IP] = "not_ip",
+    [BM_R_NOT_L4] = "not_tcp_udp",
+    [BM_R_FRAGMENT] = "fragment",
+    [BM_R_SHORT] = "short_or_malformed",
+    [BM_R_HANDOFF_FAILED] = "handoff_failed",
+    [BM_R_FLOW_TABLE_FULL] = "flow_table_full",
+    [BM_R_TRUNCATED] = "truncated",
+};
+
+const char *datapath_reason_name(unsigned int reason)
+{
+	if (reason >= BM_R_MAX || !reason_names[reason])
+		return "unknown";
+	return reason_names[reason];
+}
+
+int datapath_ip_parse(const char *s, struct datapath_ip *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, s, &out->u.v4) == 1) {
+		out->family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, &out->u.v6) == 1) {
+		out->family = AF_INET6;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* Copies an address into the ABI's (family, addr[4]) form. */
+static int ip_to_abi(const struct datapath_ip *ip, __u8 *family, __be32 addr[4])
+{
+	memset(addr, 0, 16);
+	if (ip->family == AF_INET) {
+		*family = BM_AF_INET;
+		memcpy(addr, &ip->u.v4, 4);
+		return 0;
+	}
+	if (ip->family == AF_INET6) {
+		*family = BM_AF_INET6;
+		memcpy(addr, &ip->u.v6, 16);
+		return 0;
+	}
+	return -EAFNOSUPPORT;
+}
+
+static int port_key(const struct datapath_ip *ip, uint16_t port, struct bm_port_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->port = htons(port);
+	return ip_to_abi(ip, &k->family, k->addr);
+}
+
+static int map_fd(const struct bpf_map *m)
+{
+	return bpf_map__fd(m);
+}
+
+/* ring_buffer sample callback: one record = header + packet bytes. */
+static int on_record(void *ctx, void *data, size_t size)
+{
+	struct datapath *dp = ctx;
+	const struct bm_pkt_hdr *hdr = data;
+	struct datapath_pkt pkt;
+
+	if (size < sizeof(*hdr) || hdr->cap_len > size - sizeof(*hdr))
+		return 0; /* cannot happen with our program; skip rather than stop */
+	pkt.hdr = hdr;
+	pkt.data = (const uint8_t *)data + sizeof(*hdr);
+	pkt.len = hdr->cap_len;
+	return dp->cb ? dp->cb(dp->cb_ctx, &pkt) : 0;
+}
+
+static int configure(struct datapath *dp, const struct datapath_opts *o)
+{
+	uint32_t ring = o->ring_bytes ? o->ring_bytes : DEFAULT_RING_BYTES;
+	uint32_t flows = o->flow_table_size ? o->flow_table_size : DEFAULT_FLOWS;
+	int err;
+
+	if (dp->handoff == DATAPATH_HANDOFF_TUN) {
+		dp->skel->rodata->bm_cfg.flags |= BM_CFG_TUN_HANDOFF;
+		dp->skel->rodata->bm_cfg.handoff_ifindex = (__u32)dp->tun.ifindex;
+	}
+	err = bpf_map__set_max_entries(dp->skel->maps.bm_scratch, (__u32)dp->ncpus);
+	if (!err)
+		err = bpf_map__set_max_entries(dp->skel->maps.bm_events, ring);
+	if (!err)
+		err = bpf_map__set_max_entries(dp->skel->maps.bm_flows, flows);
+	return err;
+}
+
+struct datapath *datapath_open(const struct datapath_opts *o)
+{
+	struct datapath_opts defaults = DATAPATH_OPTS_DEFAULT;
+	struct datapath *dp;
+	int err;
+
+	if (!o)
+		o = &defaults;
+	dp = calloc(1, sizeof(*dp));
+	if (!dp) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	dp->tun.fd = -1;
+	dp->handoff = o->handoff;
+	dp->force_clsact = o->force_clsact;
+	dp->ncpus = libbpf_num_possible_cpus();
+	if (dp->ncpus <= 0) {
+		err = dp->ncpus ? dp->ncpus : -EINVAL;
+		goto err_free;
+	}
+	if (dp->handoff == DATAPATH_HANDOFF_TUN && o->no_tun) {
+		err = -EINVAL;
+		goto err_free;
+	}
+	if (!o->no_tun) {
+		err = tun_open(&dp->tun, o->tun_name ? o->tun_name : "bpfm0");
+		if (err) {
+			log_error("datapath: tun device: %s", strerror(-err));
+			goto err_free;
+		}
+		dp->has_tun = true;
+	}
+	dp->skel = tc_pod__open();
+	if (!dp->skel) {
+		err = -errno;
+		goto err_tun;
+	}
+	err = configure(dp, o);
+	if (err)
+		goto err_skel;
+	err = tc_pod__load(dp->skel);
+	if (err) {
+		log_error("datapath: loading BPF programs: %s", strerror(-err));
+		goto err_skel;
+	}
+	if (dp->handoff == DATAPATH_HANDOFF_RINGBUF) {
+		dp->rb = ring_buffer__new(map_fd(dp->skel->maps.bm_events), on_record, dp, NULL);
+		if (!dp->rb) {
+			err = -errno;
+			goto err_skel;
+		}
+	} else {
+		dp->tunbuf = malloc(TUN_BUF_SIZE + sizeof(struct bm_pkt_hdr));
+		if (!dp->tunbuf) {
+			err = -ENOMEM;
+			goto err_skel;
+		}
+	}
+	if (!o->no_stale_cleanup) {
+		err = tcx_remove_stale_all(DATAPATH_TC_HANDLE, DATAPATH_TC_PRIO, prog_names);
+		if (err < 0)
+			log_warn("datapath: stale filter scan: %s", strerror(-err));
+	}
+	return dp;
+err_skel:
+	tc_pod__destroy(dp->skel);
+err_tun:
+	if (dp->has_tun)
+		tun_close(&dp->tun);
+err_free:
+	free(dp);
+	errno = -err;
+	return NULL;
+}
+
+void datapath_close(struct datapath *dp)
+{
+	if (!dp)
+		return;
+	for (size_t i = 0; i < dp->npods; i++) {
+		tcx_detach(&dp->pods[i].to_pod);
+		tcx_detach(&dp->pods[i].from_pod);
+	}
+	free(dp->pods);
+	ring_buffer__free(dp->rb);
+	tc_pod__destroy(dp->skel);
+	if (dp->has_tun)
+		tun_close(&dp->tun);
+	free(dp->tunbuf);
+	free(dp);
+}
+
+static struct pod_link *find_pod(const struct datapath *dp, int ifindex)
+{
+	for (size_t i = 0; i < dp->npods; i++)
+		if (dp->pods[i].ifindex == ifindex)
+			return &dp->pods[i];
+	return NULL;
+}
+
+int datapath_add_node_addr(struct datapath *dp, const struct datapath_ip *addr)
+{
+	struct bm_addr_key k;
+	__u32 one = 1;
+	int err;
+
+	memset(&k, 0, sizeof(k));
+	err = ip_to_abi(addr, &k.family, k.addr);
+	if (err)
+		return err;
+	return bpf_map_update_elem(map_fd(dp->skel->maps.bm_node_addrs), &k, &one, BPF_ANY);
+}
+
+int datapath_attach_pod(struct datapath *dp, int ifindex, const struct datapath_ip *node_src)
+{
+	struct pod_link *p = find_pod(dp, ifindex), *grown;
+	struct pod_link n;
+	int err;
+
+	if (node_src) {
+		err = datapath_add_node_addr(dp, node_src);
+		if (err)
+			return err;
+	}
+	if (p) {
+		p->refs++;
+		return 0;
+	}
+	memset(&n, 0, sizeof(n));
+	n.ifindex = ifindex;
+	n.refs = 1;
+	err = tcx_attach(bpf_program__fd(dp->skel->progs.bm_to_pod), ifindex, TCX_DIR_EGRESS,
+			 dp->force_clsact, DATAPATH_TC_HANDLE, DATAPATH_TC_PRIO, &n.to_pod);
+	if (err)
+		goto err_out;
+	err = tcx_attach(bpf_program__fd(dp->skel->progs.bm_from_pod), ifindex, TCX_DIR_INGRESS,
+			 dp->force_clsact, DATAPATH_TC_HANDLE, DATAPATH_TC_PRIO, &n.from_pod);
+	if (err)
+		goto err_egress;
+	grown = realloc(dp->pods, (dp->npods + 1) * sizeof(*grown));
+	if (!grown) {
+		err = -ENOMEM;
+		goto err_ingress;
+	}
+	dp->pods = grown;
+	dp->pods[dp->npods++] = n;
+	log_debug("datapath: attached to ifindex %d (%s)", ifindex,
+		  n.to_pod.clsact ? "clsact" : "tcx");
+	return 0;
+err_ingress:
+	tcx_detach(&n.from_pod);
+err_egress:
+	tcx_detach(&n.to_pod);
+err_out:
+	log_error("datapath: attach to ifindex %d: %s", ifindex, strerror(-err));
+	return err;
+}
+
+int datapath_release_pod(struct datapath *dp, int ifindex)
+{
+	struct pod_link *p = find_pod(dp, ifindex);
+	int err, err2;
+
+	if (!p)
+		return -ENOENT;
+	if (--p->refs > 0)
+		return 0;
+	err = tcx_detach(&p->to_pod);
+	err2 = tcx_detach(&p->from_pod);
+	*p = dp->pods[--dp->npods];
+	log_debug("datapath: detached from ifindex %d", ifindex);
+	return err ? err : err2;
+}
+
+bool datapath_pod_uses_tcx(const struct datapath *dp, int ifindex)
+{
+	const struct pod_link *p = find_pod(dp, ifindex);
+
+	return p && !p->to_pod.clsact;
+}
+
+int datapath_fd(const struct datapath *dp)
+{
+	if (dp->handoff == DATAPATH_HANDOFF_TUN)
+		return dp->tun.fd;
+	return ring_buffer__epoll_fd(dp->rb);
+}
+
+static int poll_tun(struct datapath *dp, datapath_pkt_cb cb, void *ctx)
+{
+	struct bm_pkt_hdr *hdr = (struct bm_pkt_hdr *)dp->tunbuf;
+	struct datapath_pkt pkt;
+	int n = 0, len, err;
+
+	while (n < TUN_READ_BUDGET) {
+		len = tun_read(&dp->tun, dp->tunbuf + sizeof(*hdr), TUN_BUF_SIZE);
+		if (len == -EAGAIN || len == -EINTR)
+			break;
+		if (len < 0)
+			return len;
+		memset(hdr, 0, sizeof(*hdr));
+		hdr->reason = BM_R_MIRRORED;
+		hdr->ifindex = (__u32)dp->tun.ifindex;
+		hdr->pkt_len = hdr->cap_len = (__u32)len;
+		hdr->family =
+		    len > 0 && (dp->tunbuf[sizeof(*hdr)] >> 4) == 6 ? BM_AF_INET6 : BM_AF_INET;
+		pkt.hdr = hdr;
+		pkt.data = dp->tunbuf + sizeof(*hdr);
+		pkt.len = (size_t)len;
+		n++;
+		err = cb ? cb(ctx, &pkt) : 0;
+		if (err)
+			return err;
+	}
+	return n;
+}
+
+int datapath_poll(struct datapath *dp, datapath_pkt_cb cb, void *ctx)
+{
+	int n;
+
+	if (dp->handoff == DATAPATH_HANDOFF_TUN)
+		return poll_tun(dp, cb, ctx);
+	dp->cb = cb;
+	dp->cb_ctx = ctx;
+	n = ring_buffer__consume(dp->rb);
+	dp->cb = NULL;
+	dp->cb_ctx = NULL;
+	return n;
+}
+
+int datapath_inject(struct datapath *dp, const void *ippkt, size_t len)
+{
+	if (!dp->has_tun)
+		return -ENODEV;
+	if (len < 20)
+		return -EINVAL;
+	return tun_write(&dp->tun, ippkt, len);
+}
+
+int datapath_inject_batch(struct datapath *dp, const struct datapath_pkt *pkts, size_t n)
+{
+	size_t i;
+	int err = 0;
+
+	/* tun takes one packet per write(); the batch saves the caller's loop only. */
+	for (i = 0; i < n; i++) {
+		err = datapath_inject(dp, pkts[i].data, pkts[i].len);
+		if (err)
+			break;
+	}
+	return i > 0 ? (int)i : err;
+}
+
+int datapath_stats(const struct datapath *dp, struct bm_stat out[BM_R_MAX])
+{
+	struct bm_stat *percpu;
+	int fd = map_fd(dp->skel->maps.bm_stats), err = 0;
+
+	percpu = calloc((size_t)dp->ncpus, sizeof(*percpu));
+	if (!percpu)
+		return -ENOMEM;
+	for (__u32 r = 0; r < BM_R_MAX; r++) {
+		out[r].packets = out[r].bytes = 0;
+		if (bpf_map_lookup_elem(fd, &r, percpu)) {
+			err = -errno;
+			break;
+		}
+		for (int c = 0; c < dp->ncpus; c++) {
+			out[r].packets += percpu[c].packets;
+			out[r].bytes += percpu[c].bytes;
+		}
+	}
+	free(percpu);
+	return err;
+}
+
+int datapath_flow_lookup(const struct datapath *dp, const struct bm_flow_key *key,
+			 struct bm_flow *out)
+{
+	if (bpf_map_lookup_elem(map_fd(dp->skel->maps.bm_flows), key, out))
+		return -errno;
+	return 0;
+}
+
+int datapath_prog_fd(const struct datapath *dp, enum bm_dir dir)
+{
+	return bpf_program__fd(dir == BM_DIR_TO_POD ? dp->skel->progs.bm_to_pod
+						    : dp->skel->progs.bm_from_pod);
+}
+
+const char *datapath_tun_name(const struct datapath *dp)
+{
+	return dp->has_tun ? dp->tun.name : "";
+}
+
+int datapath_tun_ifindex(const struct datapath *dp)
+{
+	return dp->has_tun ? dp->tun.ifindex : 0;
+}
+
+int datapath_map_fd_subs(const struct datapath *dp)
+{
+	return map_fd(dp->skel->maps.bm_subs);
+}
+
+int datapath_map_fd_reserved(const struct datapath *dp)
+{
+	return map_fd(dp->skel->maps.bm_reserved);
+}
+
+int datapath_map_fd_flows(const struct datapath *dp)
+{
+	return map_fd(dp->skel->maps.bm_flows);
+}
+
+int datapath_port_key(const struct datapath_ip *ip, uint16_t port, struct bm_port_key *k)
+{
+	return port_key(ip, port, k);
+}

@@ -1,0 +1,174 @@
+/* The agent's eBPF data plane: load, attach to pods, subscribe, receive and inject packets. */
+#ifndef BPFMIRROR_DATAPATH_H
+#define BPFMIRROR_DATAPATH_H
+
+#include "bpfmirror_abi.h"
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Usage (single-threaded; one struct datapath per agent process):
+ *
+ *   struct datapath_opts o = DATAPATH_OPTS_DEFAULT;
+ *   struct datapath *dp = datapath_open(&o);          // load BPF, create tun
+ *   datapath_attach_pod(dp, ifindex, &pod_ip);        // per session using the pod
+ *   datapath_subscribe(dp, &pod_ip, 8080, DATAPATH_MIRROR, sid);
+ *   datapath_reserve_ports(dp, &pod_ip, 61000, 61099, sid);
+ *   poll/epoll on datapath_fd(dp) for POLLIN, then
+ *   datapath_poll(dp, on_packet, ctx);                // drains all records
+ *   datapath_inject(dp, ippkt, len);                  // packets from the client
+ *   datapath_session_end(dp, sid);                    // drops everything of sid
+ *   datapath_release_pod(dp, ifindex);
+ *   datapath_close(dp);
+ *
+ * Conventions: functions return 0 (or a count) or -errno; addresses are in
+ * network byte order inside struct datapath_ip; ports are host order in this
+ * API; session ids are nonzero host-order u32 chosen by the caller.
+ *
+ * Lifetime: tcx links are owned by this process and vanish with it (kill -9
+ * included). With the clsact fallback (kernels without tcx) filters outlive
+ * the process; datapath_open() removes stale ones it recognises (handle
+ * DATAPATH_TC_HANDLE, program names bm_to_pod/bm_from_pod) on every link.
+ */
+
+struct datapath;
+
+/* An IPv4 or IPv6 address, network byte order. */
+struct datapath_ip {
+	int family; /* AF_INET or AF_INET6 */
+	union {
+		struct in_addr v4;
+		struct in6_addr v6;
+	} u;
+};
+
+/* Parses "10.0.0.1" or "fd00::1"; returns 0 or -EINVAL. */
+int datapath_ip_parse(const char *s, struct datapath_ip *out);
+
+enum datapath_handoff {
+	DATAPATH_HANDOFF_RINGBUF = 0, /* records with session ids (production) */
+	DATAPATH_HANDOFF_TUN = 1,     /* redirect to the tun, one read() per packet
+				       * (benchmark comparison; no session ids) */
+};
+
+struct datapath_opts {
+	enum datapath_handoff handoff;
+	const char *tun_name;	  /* inject (and tun handoff) device; NULL = "bpfm0" */
+	bool no_tun;		  /* no tun device (tests): datapath_inject -> -ENODEV */
+	bool force_clsact;	  /* skip tcx, attach with clsact (tests, old kernels) */
+	bool no_stale_cleanup;	  /* skip the startup scan for stale clsact filters */
+	uint32_t ring_bytes;	  /* ring buffer size, power of 2; 0 = 8 MiB */
+	uint32_t flow_table_size; /* LRU flow entries; 0 = 65536 */
+};
+
+#define DATAPATH_OPTS_DEFAULT                                                                      \
+	{                                                                                          \
+		.handoff = DATAPATH_HANDOFF_RINGBUF                                                \
+	}
+
+/* clsact filter handle/priority used by the fallback (and recognised as ours). */
+#define DATAPATH_TC_HANDLE 0xb3f1
+#define DATAPATH_TC_PRIO   0xb3f1
+
+/* Loads and verifies the BPF object, creates the tun device; NULL + errno. */
+struct datapath *datapath_open(const struct datapath_opts *opts);
+/* Detaches everything, removes the tun device, frees dp (NULL is a no-op). */
+void datapath_close(struct datapath *dp);
+
+/*
+ * Attaches the programs to a pod's host-side link (tcx egress = to the pod,
+ * ingress = from the pod), refcounted per ifindex: only the first call
+ * attaches, datapath_release_pod() of the last user detaches. node_src, if
+ * not NULL, is an address of this node whose SYNs must never be stolen (the
+ * route's preferred source toward the pod, see podlink_lookup()); it is
+ * registered for the lifetime of dp. Returns 0 or -errno.
+ */
+int datapath_attach_pod(struct datapath *dp, int ifindex, const struct datapath_ip *node_src);
+int datapath_release_pod(struct datapath *dp, int ifindex);
+/* True when the pod's link is attached with tcx (false: clsact fallback). */
+bool datapath_pod_uses_tcx(const struct datapath *dp, int ifindex);
+
+/* Adds a node address whose SYNs are never stolen (probe sources). */
+int datapath_add_node_addr(struct datapath *dp, const struct datapath_ip *addr);
+
+enum datapath_mode {
+	DATAPATH_MIRROR = 1,
+	DATAPATH_STEAL = 2,
+};
+
+/*
+ * Subscribes session sid to new TCP connections to (pod, port). MIRROR: up
+ * to BM_MAX_SESSIONS sessions per (pod, port), -ENOSPC beyond. STEAL: one
+ * session per (pod, port), -EBUSY if another one holds it; a steal takes
+ * precedence over mirrors (stolen connections never reach the pod).
+ * Subscribing again with the same (sid, mode) is a no-op (returns 0).
+ */
+int datapath_subscribe(struct datapath *dp, const struct datapath_ip *pod, uint16_t port,
+		       enum datapath_mode mode, uint32_t sid);
+/*
+ * Ends sid's subscription on (pod, port) and forgets sid in every flow of
+ * that (pod, port): flows with no session left are deleted, so a stolen
+ * connection's next packets go to the pod (which resets it) and new
+ * connections go to the pod. Returns 0 or -ENOENT.
+ */
+int datapath_unsubscribe(struct datapath *dp, const struct datapath_ip *pod, uint16_t port,
+			 uint32_t sid);
+
+/* Reserves ports lo..hi (host order, inclusive) of pod for sid's twin: TCP and
+ * UDP packets to those ports go to sid, not the pod. -EBUSY if any is taken
+ * (nothing reserved then). */
+int datapath_reserve_ports(struct datapath *dp, const struct datapath_ip *pod, uint16_t lo,
+			   uint16_t hi, uint32_t sid);
+/* Releases the ports of lo..hi that sid holds. */
+int datapath_release_ports(struct datapath *dp, const struct datapath_ip *pod, uint16_t lo,
+			   uint16_t hi, uint32_t sid);
+
+/* Drops every subscription, reserved port and flow entry of sid (disconnect). */
+int datapath_session_end(struct datapath *dp, uint32_t sid);
+
+/* One handed-off packet; valid only during the callback. */
+struct datapath_pkt {
+	const struct bm_pkt_hdr *hdr; /* sessions, reason, dir, lengths, flags */
+	const uint8_t *data;	      /* IP packet (hdr->cap_len bytes) */
+	size_t len;		      /* == hdr->cap_len */
+};
+
+/* Called per packet; a nonzero return stops the drain and is returned by poll. */
+typedef int (*datapath_pkt_cb)(void *ctx, const struct datapath_pkt *pkt);
+
+/* An fd that becomes readable (POLLIN/EPOLLIN) when packets are waiting. */
+int datapath_fd(const struct datapath *dp);
+/* Drains waiting packets without blocking, calling cb for each; returns the
+ * number handled or -errno. In TUN handoff mode the header is synthesised
+ * (sessions all 0, reason MIRRORED, pkt_len = cap_len). */
+int datapath_poll(struct datapath *dp, datapath_pkt_cb cb, void *ctx);
+
+/* Emits one IP packet into the node's network stack as if it arrived from a
+ * link (via the tun: routed and forwarded normally). The caller validates
+ * sources; checksums must be complete. Returns 0 or -errno (-EAGAIN when the
+ * device queue is full). */
+int datapath_inject(struct datapath *dp, const void *ippkt, size_t len);
+/* Injects n packets; returns how many were emitted, or -errno if none. */
+int datapath_inject_batch(struct datapath *dp, const struct datapath_pkt *pkts, size_t n);
+
+/* Sums the per-CPU counters: out[r] for each enum bm_reason r. */
+int datapath_stats(const struct datapath *dp, struct bm_stat out[BM_R_MAX]);
+/* Name of a reason ("mirrored", "stolen", ...) for metrics and logs. */
+const char *datapath_reason_name(unsigned int reason);
+
+/* Flow table lookup (tests, diagnostics): key oriented client -> pod. */
+int datapath_flow_lookup(const struct datapath *dp, const struct bm_flow_key *key,
+			 struct bm_flow *out);
+/* Number of live flow entries (walks the table). */
+int datapath_flow_count(const struct datapath *dp);
+
+/* Program fds (BPF_PROG_RUN tests): dir is BM_DIR_TO_POD or BM_DIR_FROM_POD. */
+int datapath_prog_fd(const struct datapath *dp, enum bm_dir dir);
+/* Name and ifindex of the tun device, "" / 0 without one. */
+const char *datapath_tun_name(const struct datapath *dp);
+int datapath_tun_ifindex(const struct datapath *dp);
+
+#endif

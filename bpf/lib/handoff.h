@@ -1,0 +1,81 @@
+/* Hands packets to the agent: ring-buffer records (default) or redirect to a tun device. */
+#ifndef BPFMIRROR_BPF_HANDOFF_H
+#define BPFMIRROR_BPF_HANDOFF_H
+
+#include "bpfmirror_abi.h"
+#include "lib/maps.h"
+#include "lib/parse.h"
+#include "lib/stats.h"
+
+const volatile struct bm_config bm_cfg = {};
+
+/* Copies the packet from its IP header into one ring-buffer record.
+ * Returns 0 or a negative value when the record could not be written. */
+static __always_inline int bm_ringbuf_copy(struct __sk_buff *skb, const struct bm_pkt *p,
+					   const __u32 *sessions, __u8 reason, __u8 dir)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct bm_scratch *s = bpf_map_lookup_elem(&bm_scratch, &cpu);
+	__u64 len = p->l3_len;
+	__u8 flags = 0;
+
+	if (!s)
+		return -1;
+	if (len > BM_CAP_MAX) {
+		len = BM_CAP_MAX;
+		flags |= BM_PKT_F_TRUNCATED;
+		bm_count(BM_R_TRUNCATED, skb->len);
+	}
+	/* The verifier needs the length bounded in [1, sizeof(data)] in the very
+	 * register passed to the helper; the barrier stops clang from checking a
+	 * zero-extended copy and passing the unchecked original. */
+	asm volatile("" : "+r"(len));
+	if (len < 1 || len > BM_CAP_MAX)
+		return -1;
+	if (bpf_skb_load_bytes(skb, p->l3_off, s->data, len))
+		return -1;
+	s->hdr.tstamp_ns = bpf_ktime_get_ns();
+	for (int i = 0; i < BM_MAX_SESSIONS; i++)
+		s->hdr.sessions[i] = sessions[i];
+	s->hdr.ifindex = skb->ifindex;
+	s->hdr.pkt_len = p->l3_len;
+	s->hdr.cap_len = (__u32)len;
+	s->hdr.reason = reason;
+	s->hdr.dir = dir;
+	s->hdr.family = p->family;
+	s->hdr.flags = flags;
+	s->hdr.gso_size = skb->gso_size;
+	s->hdr.gso_segs = skb->gso_segs;
+	s->hdr.pad = 0;
+	return bpf_ringbuf_output(&bm_events, s, sizeof(s->hdr) + len, 0);
+}
+
+/* Mirror: copy to the agent, original continues. */
+static __always_inline int bm_mirror(struct __sk_buff *skb, const struct bm_pkt *p,
+				     const __u32 *sessions, __u8 dir)
+{
+	int err;
+
+	if (bm_cfg.flags & BM_CFG_TUN_HANDOFF)
+		err = bpf_clone_redirect(skb, bm_cfg.handoff_ifindex, 0);
+	else
+		err = bm_ringbuf_copy(skb, p, sessions, BM_R_MIRRORED, dir);
+	bm_count(err ? BM_R_HANDOFF_FAILED : BM_R_MIRRORED, skb->len);
+	return BM_ACT_NEXT;
+}
+
+/* Steal / return path: the agent gets the packet, the pod does not. */
+static __always_inline int bm_take(struct __sk_buff *skb, const struct bm_pkt *p,
+				   const __u32 *sessions, __u8 reason, __u8 dir)
+{
+	if (bm_cfg.flags & BM_CFG_TUN_HANDOFF) {
+		bm_count(reason, skb->len);
+		return bpf_redirect(bm_cfg.handoff_ifindex, 0);
+	}
+	if (bm_ringbuf_copy(skb, p, sessions, reason, dir))
+		reason = BM_R_HANDOFF_FAILED;
+	bm_count(reason, skb->len);
+	return BM_ACT_DROP;
+}
+
+#endif
