@@ -57,6 +57,7 @@ import threading
 import time
 import urllib.parse
 
+sys.dont_write_bytecode = True  # keep scripts/simcluster-lib free of __pycache__
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "simcluster-lib"))
 
 import apiserver_resources as resources  # noqa: E402
