@@ -12,6 +12,8 @@ struct command {
 int cmd_help(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_verify_config(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_resolve(int argc, char **argv);
 
 const struct command *commands_list(void);
 

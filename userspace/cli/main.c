@@ -7,10 +7,12 @@
 #include <string.h>
 
 static const struct command command_table[] = {
-	{"help", cmd_help, "show this help"},
-	{"version", cmd_version, "print the version and the protocol version"},
-	{"verify-config", cmd_verify_config, "check a bpfmirror.yaml file and print its errors"},
-	{NULL, NULL, NULL},
+    {"help", cmd_help, "show this help"},
+    {"version", cmd_version, "print the version and the protocol version"},
+    {"verify-config", cmd_verify_config, "check a bpfmirror.yaml file and print its errors"},
+    {"ls", cmd_ls, "list the targets of a namespace that can be attached to"},
+    {"resolve", cmd_resolve, "show what a TARGET resolves to (pods, node agents) as JSON"},
+    {NULL, NULL, NULL},
 };
 
 const struct command *commands_list(void)
