@@ -91,6 +91,9 @@ def check_daemonset(docs, ns, v):
     labels = tmpl["metadata"]["labels"]
     check(all(labels.get(k) == val for k, val in sel.items()),
           "pod template labels do not satisfy the selector")
+    annot = tmpl["metadata"].get("annotations", {})
+    check(annot.get("bpfmirror.dev/control-port") == str(v["controlPort"]),
+          "pod annotation bpfmirror.dev/control-port != controlPort (the CLI reads it)")
     upd = ds["spec"].get("updateStrategy", {})
     check(upd.get("type") == "RollingUpdate"
           and upd.get("rollingUpdate", {}).get("maxUnavailable") == 1,
