@@ -238,7 +238,10 @@ int frame_reader_next(struct frame_reader *r, const uint8_t **payload, size_t *l
 
 	if (r->err)
 		return r->err;
-	ret = frame_parse(r->buf + r->start, r->end - r->start, r->max, payload, len, &consumed);
+	/* Nothing fed yet: buf is still NULL, and NULL + 0 is undefined. */
+	ret = r->buf ? frame_parse(r->buf + r->start, r->end - r->start, r->max, payload, len,
+				   &consumed)
+		     : 0;
 	if (ret > 0) {
 		r->start += consumed;
 		return 1;

@@ -420,6 +420,10 @@ int wire_inflate(const void *in, size_t len, size_t limit, uint8_t **out, size_t
 			goto out;
 		}
 	}
+	if (zs.total_out > limit) {
+		err = -EFBIG;
+		goto out;
+	}
 	if (zs.avail_in != 0) {
 		err = -EBADMSG; /* trailing bytes after the stream */
 		goto out;
