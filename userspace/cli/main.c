@@ -12,6 +12,7 @@ static const struct command command_table[] = {
     {"verify-config", cmd_verify_config, "check a bpfmirror.yaml file and print its errors"},
     {"ls", cmd_ls, "list the targets of a namespace that can be attached to"},
     {"resolve", cmd_resolve, "show what a TARGET resolves to (pods, node agents) as JSON"},
+    {"tap", cmd_tap, "mirror a pod's incoming packets into a pcap file (debugging)"},
     {NULL, NULL, NULL},
 };
 
