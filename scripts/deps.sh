@@ -8,7 +8,8 @@ libyaml-dev libprotobuf-c-dev protobuf-c-compiler check libsubunit-dev
 libcurl4-openssl-dev libjson-c-dev libclang-rt-14-dev
 clang-format clang-tidy cppcheck
 iproute2 iputils-ping procps psmisc kmod curl openssl python3 python3-yaml socat
-redis-server redis-tools wrk nginx-light unzip ca-certificates"
+redis-server redis-tools wrk nginx-light unzip ca-certificates
+nftables"
 
 missing=""
 for p in $PKGS; do

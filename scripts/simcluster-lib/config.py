@@ -1,0 +1,52 @@
+"""Fixed names, addresses and paths of the simulated node (one place, shared by every module)."""
+import os
+
+REPO = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", ".."))
+LIB = os.path.dirname(os.path.realpath(__file__))
+
+# State lives in the repo's build folder so every engineer finds it at the same place.
+STATE_DIR = os.environ.get("SIMCLUSTER_STATE_DIR", os.path.join(REPO, "build", "simcluster"))
+STATE_FILE = os.path.join(STATE_DIR, "state.json")
+LEDGER_FILE = os.path.join(STATE_DIR, "ledger.txt")  # what up created, for down after a crash
+LOG_DIR = os.path.join(STATE_DIR, "logs")
+RUN_DIR = os.path.join(STATE_DIR, "run")  # pid files, launcher specs, volumes
+KUBECONFIG = os.path.join(STATE_DIR, "kubeconfig")
+UP_MARKER = os.path.join(RUN_DIR, "up")  # daemons exit when this disappears
+
+CLUSTER_NAME = "simcluster"
+NODE_NAME = "sim-node-1"
+NODE_NETNS = "bm-node"
+CLIENT_NETNS = "bm-client"
+POD_NETNS_PREFIX = "bm-pod-"
+BRIDGE = "cni0"
+
+ROOT_LINK = "bm-node0"  # root-namespace side of the node uplink
+NODE_LINK = "eth0"  # node side
+ROOT_LINK_IP = "169.254.123.1"
+NODE_IP = "169.254.123.2"
+LINK_PREFIX = 30
+
+POD_CIDR = "10.244.0.0/24"
+POD_PREFIX = 24
+BRIDGE_IP = "10.244.0.1"
+CLIENT_IP = "10.244.0.254"
+SERVICE_CIDR = "10.96.0.0/16"
+KUBERNETES_SVC_IP = "10.96.0.1"
+DNS_IP = "10.96.0.10"
+CLUSTER_DOMAIN = "cluster.local"
+
+API_LISTEN = "127.0.0.1:6443"
+APISERVER = os.path.join(REPO, "scripts", "simcluster-apiserver.py")
+AGENT = os.path.join(REPO, "build", "bpfmirror-agent")
+AGENT_PORT = 7443
+
+CGROUP_ROOT = "/sys/fs/cgroup/unified"  # cgroup v2 (hybrid layout on our machines)
+KUBEPODS = "kubepods.slice"
+
+PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else "python3"
+KUBE_VERSION = "v1.35.0"
+PROBE_UA = "kube-probe/1.35"
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# Bounds of the background daemons (kubelet loop, DNS): they stop on their own.
+DAEMON_MAX_SECONDS = int(os.environ.get("SIMCLUSTER_MAX_SECONDS", str(12 * 3600)))

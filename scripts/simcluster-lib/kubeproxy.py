@@ -1,0 +1,66 @@
+"""The kube-proxy equivalent: one nftables table inside the node namespace, rebuilt whenever endpoints change."""
+import subprocess
+
+import config
+
+TABLE = "simcluster"
+
+
+def ruleset(services):
+    """nft script that replaces the whole table in one transaction."""
+    dnat = []
+    reject = []
+    hairpin = set()
+    for s in services:
+        if s["headless"] or not s["clusterIP"] or s["clusterIP"] == config.DNS_IP:
+            continue
+        for sp in s["ports"]:
+            proto = sp.get("protocol", "TCP").lower()
+            if proto not in ("tcp", "udp"):
+                continue
+            eps = []
+            for ep in s["endpoints"]:
+                if not ep["ready"]:
+                    continue
+                for p in ep["ports"]:
+                    if p["servicePort"] == sp["port"] and p["protocol"].lower() == proto:
+                        eps.append((ep["ip"], p["port"]))
+                        hairpin.add(ep["ip"])
+            match = "ip daddr %s %s dport %d" % (s["clusterIP"], proto, sp["port"])
+            if not eps:
+                reject.append("%s reject%s" % (match, " with tcp reset" if proto == "tcp" else ""))
+            elif len(eps) == 1:
+                dnat.append("%s dnat ip to %s:%d" % (match, eps[0][0], eps[0][1]))
+            else:
+                m = ", ".join("%d : %s . %d" % (i, ip, port) for i, (ip, port) in enumerate(eps))
+                dnat.append("%s dnat ip to numgen random mod %d map { %s }" % (match, len(eps), m))
+    lines = ["table ip %s" % TABLE, "delete table ip %s" % TABLE, "table ip %s {" % TABLE]
+    lines.append("  chain services {")
+    lines += ["    " + r for r in dnat]
+    lines.append("  }")
+    lines.append("  chain prerouting { type nat hook prerouting priority dstnat; policy accept; jump services; }")
+    lines.append("  chain output { type nat hook output priority -100; policy accept; jump services; }")
+    lines.append("  chain postrouting { type nat hook postrouting priority srcnat; policy accept;")
+    # A pod reaching itself through its Service comes back over the bridge (hairpin): masquerade it.
+    for ip in sorted(hairpin):
+        lines.append("    ip saddr %s ip daddr %s ct status dnat masquerade" % (ip, ip))
+    lines.append("  }")
+    lines.append("  chain noendpoints {")
+    lines += ["    " + r for r in reject]
+    lines.append("  }")
+    lines.append("  chain filter_forward { type filter hook forward priority filter; policy accept;")
+    # Nothing leaves the node towards the machine: the uplink is for the developer side only.
+    lines.append('    oifname "%s" drop' % config.NODE_LINK)
+    lines.append("    jump noendpoints")
+    lines.append("  }")
+    lines.append("  chain filter_output { type filter hook output priority filter; policy accept; jump noendpoints; }")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def apply(services):
+    script = ruleset(services)
+    p = subprocess.run(["ip", "netns", "exec", config.NODE_NETNS, "nft", "-f", "-"], input=script,
+                       text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if p.returncode != 0:
+        raise RuntimeError("nft: %s\n%s" % (p.stderr.strip(), script))
