@@ -238,6 +238,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body)
         self._log_done(code, len(body))
 
+    def send_error(self, code, message=None, explain=None):
+        """Errors http.server finds itself (bad request line, headers) as Status JSON."""
+        self.log_error("code %d, message %s", code, message)
+        self.close_connection = True
+        try:
+            phrase = http.HTTPStatus(code).phrase
+        except ValueError:
+            phrase = "Error"
+        body = (json.dumps(status_object(code, phrase.replace(" ", "").replace("-", ""),
+                                         message or phrase)) + "\n").encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
     def _send_error(self, err):
         extra = {"Www-Authenticate": 'Bearer realm="simcluster"'} if err.code == 401 else None
         self._send(err.code, status_object(err.code, err.reason, err.message, err.details),
@@ -417,7 +435,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     "\n").encode()
             self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
             self.wfile.flush()
-            sent += 1
+            sent += len(line)
 
         for obj in items:
             uid = obj["metadata"]["uid"]
