@@ -169,7 +169,8 @@ struct datapath *datapath_open(const struct datapath_opts *o)
 		goto err_free;
 	}
 	if (!o->no_tun) {
-		err = tun_open(&dp->tun, o->tun_name ? o->tun_name : "bpfm0");
+		err = tun_open(&dp->tun, o->tun_name ? o->tun_name : "bpfm0",
+			       o->tun_addr ? o->tun_addr : "169.254.239.1");
 		if (err) {
 			log_error("datapath: tun device: %s", strerror(-err));
 			goto err_free;
@@ -323,6 +324,11 @@ bool datapath_pod_uses_tcx(const struct datapath *dp, int ifindex)
 	const struct pod_link *p = find_pod(dp, ifindex);
 
 	return p && !p->to_pod.clsact;
+}
+
+int datapath_count_attached(int ifindex)
+{
+	return tcx_count_ours(ifindex, DATAPATH_TC_HANDLE, DATAPATH_TC_PRIO, prog_names);
 }
 
 int datapath_fd(const struct datapath *dp)

@@ -57,6 +57,8 @@ enum datapath_handoff {
 struct datapath_opts {
 	enum datapath_handoff handoff;
 	const char *tun_name;	  /* inject (and tun handoff) device; NULL = "bpfm0" */
+	const char *tun_addr;	  /* its IPv4 address (/32); NULL = "169.254.239.1" (needed
+				   * for reverse-path filtering, see agent/tun.h) */
 	bool no_tun;		  /* no tun device (tests): datapath_inject -> -ENODEV */
 	bool force_clsact;	  /* skip tcx, attach with clsact (tests, old kernels) */
 	bool no_stale_cleanup;	  /* skip the startup scan for stale clsact filters */
@@ -90,6 +92,9 @@ int datapath_attach_pod(struct datapath *dp, int ifindex, const struct datapath_
 int datapath_release_pod(struct datapath *dp, int ifindex);
 /* True when the pod's link is attached with tcx (false: clsact fallback). */
 bool datapath_pod_uses_tcx(const struct datapath *dp, int ifindex);
+
+/* Number of our programs attached to ifindex (tcx or clsact), or -errno. */
+int datapath_count_attached(int ifindex);
 
 /* Adds a node address whose SYNs are never stolen (probe sources). */
 int datapath_add_node_addr(struct datapath *dp, const struct datapath_ip *addr);

@@ -208,7 +208,7 @@ int datapath_release_ports(struct datapath *dp, const struct datapath_ip *pod, u
 	return 0;
 }
 
-/* Deletes every entry of a (port key -> value) map for which match() holds. */
+/* Applies update() to every entry of a (port key -> value) map; deletes those it empties. */
 static int purge_port_map(int fd, size_t vsize, uint32_t sid,
 			  bool (*update)(void *val, uint32_t sid, bool *now_empty))
 {

@@ -134,14 +134,45 @@ int tcx_remove_stale(int ifindex, enum tcx_dir dir, uint32_t handle, uint32_t pr
 	return 1;
 }
 
+int tcx_count_ours(int ifindex, uint32_t handle, uint32_t prio, const char *const *names)
+{
+	static const int tcx_types[] = {BM_BPF_TCX_INGRESS, BM_BPF_TCX_EGRESS};
+	uint32_t ids[64], cnt;
+	libbpf_print_fn_t old;
+	int n = 0;
+
+	/* Queries on links without clsact make libbpf log kernel errors: expected. */
+	old = libbpf_set_print(NULL);
+	for (int d = 0; d < 2; d++) {
+		DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+				    .attach_point = clsact_point((enum tcx_dir)d));
+		DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = handle, .priority = prio);
+
+		cnt = sizeof(ids) / sizeof(ids[0]);
+		/* For tcx the query's target is the ifindex. */
+		if (bpf_prog_query(ifindex, (enum bpf_attach_type)tcx_types[d], 0, NULL, ids,
+				   &cnt) == 0) {
+			for (uint32_t i = 0; i < cnt; i++)
+				n += prog_named(ids[i], names);
+		}
+		if (bpf_tc_query(&hook, &opts) == 0)
+			n += prog_named(opts.prog_id, names);
+	}
+	libbpf_set_print(old);
+	return n;
+}
+
 int tcx_remove_stale_all(uint32_t handle, uint32_t prio, const char *const *names)
 {
 	struct if_nameindex *ifs, *i;
+	libbpf_print_fn_t old;
 	int removed = 0, err;
 
 	ifs = if_nameindex();
 	if (!ifs)
 		return -errno;
+	/* Links without a clsact qdisc make libbpf log kernel errors: expected here. */
+	old = libbpf_set_print(NULL);
 	for (i = ifs; i->if_index; i++) {
 		for (int d = TCX_DIR_INGRESS; d <= TCX_DIR_EGRESS; d++) {
 			err = tcx_remove_stale((int)i->if_index, d, handle, prio, names);
@@ -149,6 +180,7 @@ int tcx_remove_stale_all(uint32_t handle, uint32_t prio, const char *const *name
 				removed += err;
 		}
 	}
+	libbpf_set_print(old);
 	if_freenameindex(ifs);
 	return removed;
 }

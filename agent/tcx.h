@@ -37,6 +37,13 @@ int tcx_detach(struct tcx_att *att);
  */
 int tcx_remove_stale(int ifindex, enum tcx_dir dir, uint32_t handle, uint32_t prio,
 		     const char *const *names);
+/*
+ * Counts the programs named one of names attached to ifindex (tcx links in
+ * both directions, and the clsact filters (handle, prio)). For health checks
+ * and tests: bpftool before 7.3 does not list tcx links. Returns the count
+ * or -errno.
+ */
+int tcx_count_ours(int ifindex, uint32_t handle, uint32_t prio, const char *const *names);
 /* tcx_remove_stale() on both directions of every link of this netns; returns
  * the number of filters removed or -errno. */
 int tcx_remove_stale_all(uint32_t handle, uint32_t prio, const char *const *names);

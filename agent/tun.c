@@ -3,6 +3,7 @@
 #include "tun.h"
 #include "log.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
@@ -25,7 +26,26 @@ static int write_sysctl(const char *path, const char *val)
 	return err;
 }
 
-static int link_setup(const char *name)
+static int set_addr(int s, const char *name, const char *addr)
+{
+	struct sockaddr_in *sin;
+	struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	sin = (struct sockaddr_in *)&ifr.ifr_addr;
+	sin->sin_family = AF_INET;
+	if (inet_pton(AF_INET, addr, &sin->sin_addr) != 1)
+		return -EINVAL;
+	if (ioctl(s, SIOCSIFADDR, &ifr) < 0)
+		return -errno;
+	inet_pton(AF_INET, "255.255.255.255", &sin->sin_addr);
+	if (ioctl(s, SIOCSIFNETMASK, &ifr) < 0)
+		return -errno;
+	return 0;
+}
+
+static int link_setup(const char *name, const char *addr)
 {
 	struct ifreq ifr;
 	int s, err = 0;
@@ -39,6 +59,11 @@ static int link_setup(const char *name)
 	ifr.ifr_qlen = 4096;
 	if (ioctl(s, SIOCSIFTXQLEN, &ifr) < 0)
 		log_debug("tun: %s: txqueuelen: %s", name, strerror(errno));
+	if (addr) {
+		err = set_addr(s, name, addr);
+		if (err)
+			goto out;
+	}
 	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) {
 		err = -errno;
 		goto out;
@@ -51,7 +76,7 @@ out:
 	return err;
 }
 
-int tun_open(struct tun_dev *t, const char *name)
+int tun_open(struct tun_dev *t, const char *name, const char *addr)
 {
 	char path[128];
 	struct ifreq ifr;
@@ -78,7 +103,7 @@ int tun_open(struct tun_dev *t, const char *name)
 	err = write_sysctl(path, "2");
 	if (err)
 		log_warn("tun: %s: cannot set rp_filter: %s", t->name, strerror(-err));
-	err = link_setup(t->name);
+	err = link_setup(t->name, addr);
 	if (err)
 		goto err_close;
 	return 0;
