@@ -163,7 +163,10 @@ $(OBJDIR)/test/%.o: test/%.c | $(GENERATED)
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	$(WARN) -std=gnu11 -D_GNU_SOURCE -Ibpf -Iuserspace/lib -Iagent -Iuserspace/cli -I$(GEN) \
 	$(PKG_CFLAGS)
-$(BUILD)/fuzz/%: test/fuzz/%.c $(PROTO_C) | $(GENERATED)
+# (several such lines may be given). Any userspace source change rebuilds them:
+# cheap, and the listed sources are not known to make before the recipe runs.
+FUZZ_DEPS := $(wildcard userspace/lib/*.[ch] userspace/cli/*.[ch] agent/*.[ch])
+$(BUILD)/fuzz/%: test/fuzz/%.c $(PROTO_C) $(FUZZ_DEPS) | $(GENERATED)
 	@mkdir -p $(@D)
 	$(call msg,FUZZ,$@)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ $< \
