@@ -12,11 +12,12 @@ done
 
 T=$(mktemp -d /tmp/test_apiserver.XXXXXX) || exit 1
 PID=""
+# shellcheck disable=SC2317 # called through trap
 cleanup() {
 	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
 		kill -TERM "$PID" 2>/dev/null
 		i=0
-		while kill -0 "$PID" 2>/dev/null && [ $i -lt 50 ]; do
+		while kill -0 "$PID" 2>/dev/null && [ "$i" -lt 50 ]; do
 			sleep 0.1
 			i=$((i + 1))
 		done
@@ -44,7 +45,7 @@ start_server() {
 	PID=$!
 	i=0
 	# The kubeconfig is written once the socket accepts connections.
-	while [ ! -s "$KC" ] && [ $i -lt 150 ]; do
+	while [ ! -s "$KC" ] && [ "$i" -lt 150 ]; do
 		kill -0 "$PID" 2>/dev/null || break
 		sleep 0.1
 		i=$((i + 1))
@@ -107,9 +108,12 @@ expect "no token -> 401 Status" 401 'j["kind"] == "Status" and j["reason"] == "U
 CODE=$(curl -sS --max-time 10 -o "$T/body" -w '%{http_code}' --cacert "$T/certs/ca.crt" \
 	-H "Authorization: Bearer wrong$TOKEN" "$SERVER/api/v1/pods") || CODE=000
 expect "bad token -> 401 Status" 401 'j["status"] == "Failure" and j["message"] == "Unauthorized"'
-grep -q 'certificate-authority-data:' "$KC" && grep -q "token: $TOKEN" "$KC" &&
-	grep -q 'current-context: simcluster' "$KC" && grep -q 'namespace: default' "$KC" &&
-	ok "kubeconfig has CA data, token, context simcluster" || bad "kubeconfig content"
+if grep -q 'certificate-authority-data:' "$KC" && grep -q "token: $TOKEN" "$KC" &&
+	grep -q 'current-context: simcluster' "$KC" && grep -q 'namespace: default' "$KC"; then
+	ok "kubeconfig has CA data, token, context simcluster"
+else
+	bad "kubeconfig content"
+fi
 
 # --- discovery ----------------------------------------------------------------
 get /api
@@ -291,13 +295,16 @@ else
 fi
 
 # --- logging, SIGTERM, credential reuse ----------------------------------------------
-grep -q 'GET /api/v1/namespaces/default/pods/nope 404' "$T/server.log" &&
-	ok "one log line per request" || bad "request log: $(tail -3 "$T/server.log")"
+if grep -q 'GET /api/v1/namespaces/default/pods/nope 404' "$T/server.log"; then
+	ok "one log line per request"
+else
+	bad "request log: $(tail -3 "$T/server.log")"
+fi
 CA_SUM=$(cksum <"$T/certs/ca.crt")
 OLD_TOKEN=$TOKEN
 kill -TERM "$PID"
 i=0
-while kill -0 "$PID" 2>/dev/null && [ $i -lt 50 ]; do
+while kill -0 "$PID" 2>/dev/null && [ "$i" -lt 50 ]; do
 	sleep 0.1
 	i=$((i + 1))
 done
@@ -306,7 +313,11 @@ if kill -0 "$PID" 2>/dev/null; then
 else
 	wait "$PID"
 	rc=$?
-	[ $rc -eq 0 ] && ok "clean exit on SIGTERM" || bad "exit status $rc after SIGTERM"
+	if [ $rc -eq 0 ]; then
+		ok "clean exit on SIGTERM"
+	else
+		bad "exit status $rc after SIGTERM"
+	fi
 fi
 rm -f "$KC"
 start_server
