@@ -9,7 +9,7 @@ libcurl4-openssl-dev libjson-c-dev libclang-rt-14-dev
 clang-format clang-tidy cppcheck
 iproute2 iputils-ping procps psmisc kmod curl openssl python3 python3-yaml socat
 redis-server redis-tools wrk nginx-light unzip ca-certificates
-nftables"
+nftables jq"
 
 missing=""
 for p in $PKGS; do
