@@ -20,12 +20,18 @@ int net_listen_tcp(const char *addr, int backlog)
 	long port;
 	int fd, one = 1, err;
 
-	if (!colon || (size_t)(colon - addr) >= sizeof(host))
+	/* A bare port listens on every address (the chart's metrics port). */
+	if (!colon) {
+		host[0] = '\0';
+		colon = addr - 1;
+	} else if ((size_t)(colon - addr) >= sizeof(host)) {
 		return -EINVAL;
-	memcpy(host, addr, (size_t)(colon - addr));
-	host[colon - addr] = '\0';
+	} else {
+		memcpy(host, addr, (size_t)(colon - addr));
+		host[colon - addr] = '\0';
+	}
 	port = strtol(colon + 1, &end, 10);
-	if (*end || port < 0 || port > 65535)
+	if (*end || end == colon + 1 || port < 0 || port > 65535)
 		return -EINVAL;
 	if (host[0] == '\0' || strcmp(host, "*") == 0)
 		sin.sin_addr.s_addr = htonl(INADDR_ANY);

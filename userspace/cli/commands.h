@@ -13,6 +13,7 @@ int cmd_help(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_verify_config(int argc, char **argv);
 int cmd_tap(int argc, char **argv);
+int cmd_attach(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_resolve(int argc, char **argv);
 

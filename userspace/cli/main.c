@@ -8,6 +8,7 @@
 
 static const struct command command_table[] = {
     {"help", cmd_help, "show this help"},
+    {"attach", cmd_attach, "run a local command as a pod: its traffic, env, DNS and files"},
     {"version", cmd_version, "print the version and the protocol version"},
     {"verify-config", cmd_verify_config, "check a bpfmirror.yaml file and print its errors"},
     {"ls", cmd_ls, "list the targets of a namespace that can be attached to"},

@@ -1,0 +1,447 @@
+/* bpfmirror attach: resolve the target, attach through its agents, run the command in the twin. */
+#include "commands.h"
+#include "config.h"
+#include "kube.h"
+#include "log.h"
+#include "podfiles.h"
+#include "session.h"
+#include "target.h"
+#include "twin.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+struct attach_cli {
+	const char *config_file;
+	const char *agent_addr;
+	bool exit_on_disconnect;
+	char **cmd;
+};
+
+static void attach_usage(FILE *f)
+{
+	fprintf(
+	    f,
+	    "usage: bpfmirror attach TARGET [-n NAMESPACE] [--kubeconfig FILE] [--context NAME]\n"
+	    "                        [-f bpfmirror.yaml] [-p PORT]... [--steal]\n"
+	    "                        [--header 'REGEX'] [--path 'REGEX'] [--agent HOST:PORT]\n"
+	    "                        [--connect direct|port-forward] [--exit-on-disconnect]\n"
+	    "                        [-- COMMAND [ARGS...]]\n"
+	    "TARGET: pod/NAME, deployment/NAME, statefulset/NAME, replicaset/NAME, with an\n"
+	    "optional /container/NAME. Without COMMAND an interactive shell runs in the twin.\n"
+	    "Mirror (default): the command gets a copy of each new connection to the ports.\n");
+}
+
+static int64_t ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+static int parse_args(int argc, char **argv, struct bm_config *cfg, struct attach_cli *cli)
+{
+	static const struct option lo[] = {
+	    {"namespace", required_argument, NULL, 'n'},
+	    {"kubeconfig", required_argument, NULL, 'K'},
+	    {"context", required_argument, NULL, 'C'},
+	    {"file", required_argument, NULL, 'f'},
+	    {"port", required_argument, NULL, 'p'},
+	    {"steal", no_argument, NULL, 's'},
+	    {"header", required_argument, NULL, 'H'},
+	    {"path", required_argument, NULL, 'P'},
+	    {"agent", required_argument, NULL, 'a'},
+	    {"connect", required_argument, NULL, 'c'},
+	    {"exit-on-disconnect", no_argument, NULL, 'x'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct bm_error err = {{0}};
+	/* Flags are applied after the file: collect them first. */
+	struct {
+		const char *key;
+		const char *value;
+		bool append;
+	} sets[64];
+	size_t nsets = 0;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+n:f:p:h", lo, NULL)) != -1) {
+		const char *key = NULL;
+		bool append = false;
+		switch (c) {
+		case 'n':
+			key = "namespace";
+			break;
+		case 'K':
+			key = "kubeconfig";
+			break;
+		case 'C':
+			key = "context";
+			break;
+		case 'f':
+			cli->config_file = optarg;
+			break;
+		case 'p':
+			key = "incoming.ports";
+			append = true;
+			break;
+		case 's':
+			key = "incoming.mode";
+			optarg = (char *)"steal";
+			break;
+		case 'H':
+			key = "incoming.http_filter.header";
+			break;
+		case 'P':
+			key = "incoming.http_filter.path";
+			break;
+		case 'a':
+			cli->agent_addr = optarg;
+			key = "agent.address";
+			break;
+		case 'c':
+			key = "agent.connect";
+			break;
+		case 'x':
+			cli->exit_on_disconnect = true;
+			break;
+		case 'h':
+			attach_usage(stdout);
+			return 1;
+		default:
+			attach_usage(stderr);
+			return 2;
+		}
+		if (key && nsets < sizeof(sets) / sizeof(sets[0])) {
+			sets[nsets].key = key;
+			sets[nsets].value = optarg;
+			sets[nsets].append = append;
+			nsets++;
+		}
+	}
+	if (optind < argc && strcmp(argv[optind - 1], "--") != 0) {
+		sets[nsets].key = "target";
+		sets[nsets].value = argv[optind++];
+		sets[nsets].append = false;
+		nsets++;
+	}
+	if (optind < argc && strcmp(argv[optind], "--") == 0)
+		optind++;
+	cli->cmd = optind < argc ? argv + optind : NULL;
+
+	if (cli->config_file) {
+		if (config_load_file(cli->config_file, cfg, &err)) {
+			log_error("%s", err.msg);
+			return 2;
+		}
+	} else if (access(BM_CONFIG_DEFAULT_FILE, R_OK) == 0) {
+		if (config_load_file(BM_CONFIG_DEFAULT_FILE, cfg, &err)) {
+			log_error("%s", err.msg);
+			return 2;
+		}
+		log_info("using %s", BM_CONFIG_DEFAULT_FILE);
+	}
+	for (size_t i = 0; i < nsets; i++) {
+		int rc = sets[i].append
+			     ? config_append_option(cfg, sets[i].key, sets[i].value, &err)
+			     : config_set_option(cfg, sets[i].key, sets[i].value, &err);
+		if (rc) {
+			log_error("%s", err.msg);
+			return 2;
+		}
+	}
+	if (config_validate(cfg, &err)) {
+		log_error("%s", err.msg);
+		return 2;
+	}
+	if (!cfg->target) {
+		log_error("attach: no TARGET (e.g. deployment/my-app), neither on the command line "
+			  "nor in the config file");
+		return 2;
+	}
+	return 0;
+}
+
+/* The command's environment: the pod's (as configured) + local ones it lacks. */
+static char **build_env(const struct bm_config *cfg, const Bpfmirror__AttachReply *ar)
+{
+	size_t cap = ar->n_env + cfg->env.override.n + 64, n = 0;
+	char **env = calloc(cap + 1, sizeof(*env));
+
+	if (!env)
+		return NULL;
+	for (size_t i = 0; i < ar->n_env && n < cap; i++) {
+		const char *k = ar->env[i]->key;
+		bool overridden = false;
+		for (size_t j = 0; j < cfg->env.override.n; j++)
+			overridden |= strcmp(cfg->env.override.v[j].name, k) == 0;
+		if (overridden || !config_env_selected(cfg, k))
+			continue;
+		if (asprintf(&env[n], "%s=%s", k, ar->env[i]->value) > 0)
+			n++;
+	}
+	for (size_t j = 0; j < cfg->env.override.n && n < cap; j++)
+		if (asprintf(&env[n], "%s=%s", cfg->env.override.v[j].name,
+			     cfg->env.override.v[j].value) > 0)
+			n++;
+	for (char **e = environ; *e && n < cap; e++) {
+		size_t kl = strcspn(*e, "=");
+		bool have = false;
+		for (size_t i = 0; i < n && !have; i++)
+			have = strncmp(env[i], *e, kl) == 0 && env[i][kl] == '=';
+		if (!have)
+			env[n++] = strdup(*e);
+	}
+	return env;
+}
+
+static void free_env(char **env)
+{
+	for (size_t i = 0; env && env[i]; i++)
+		free(env[i]);
+	free(env);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+static int write_text(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "we");
+	int err = 0;
+
+	if (!f)
+		return -errno;
+	if (len && fwrite(data, 1, len, f) != len)
+		err = -EIO;
+	if (fclose(f))
+		err = -errno;
+	return err;
+}
+
+static const char *identity(char *buf, size_t len)
+{
+	char host[128] = "localhost";
+	struct passwd *pw = getpwuid(getuid());
+	const char *ci = getenv("BPFMIRROR_IDENTITY");
+
+	if (ci && ci[0])
+		return ci;
+	gethostname(host, sizeof(host) - 1);
+	snprintf(buf, len, "%s@%s", pw ? pw->pw_name : "unknown", host);
+	return buf;
+}
+
+static int fill_links(const struct bm_config *cfg, const struct target *t, struct attach_cli *cli,
+		      struct link *links, size_t *nlinks)
+{
+	*nlinks = 0;
+	for (size_t i = 0; i < t->n_pods && *nlinks < SESSION_MAX_LINKS; i++) {
+		const struct target_pod *p = &t->pods[i];
+		struct link *l = &links[(*nlinks)++];
+		memset(l, 0, sizeof(*l));
+		if (cli->agent_addr)
+			snprintf(l->agent_addr, sizeof(l->agent_addr), "%s", cli->agent_addr);
+		else if (cfg->agent.connect == BM_CONNECT_DIRECT && p->has_agent)
+			snprintf(l->agent_addr, sizeof(l->agent_addr), "%s:%u", p->agent.address,
+				 p->agent.port);
+		else if (cfg->agent.connect == BM_CONNECT_DIRECT) {
+			log_error("no bpfmirror agent runs on node %s (pod %s)", p->node, p->name);
+			log_error("hint: install the chart (docs/install.md) or check its "
+				  "nodeSelector and tolerations");
+			return -ENOENT;
+		} else {
+			log_error("agent.connect: port-forward is not available in this version");
+			log_error(
+			    "hint: use --connect direct (simcluster, CI inside the cluster) or "
+			    "--agent HOST:PORT");
+			return -ENOTSUP;
+		}
+		snprintf(l->pod_name, sizeof(l->pod_name), "%s", p->name);
+		snprintf(l->pod_uid, sizeof(l->pod_uid), "%s", p->uid);
+		snprintf(l->pod_ip, sizeof(l->pod_ip), "%s", p->pod_ips[0]);
+		snprintf(l->container_id, sizeof(l->container_id), "%s%s%s", p->runtime,
+			 p->runtime[0] ? "://" : "", p->container_id);
+		snprintf(l->container_name, sizeof(l->container_name), "%s", p->container);
+	}
+	return 0;
+}
+
+int cmd_attach(int argc, char **argv)
+{
+	struct bm_config cfg;
+	struct attach_cli cli = {0};
+	struct attach_params ap = {0};
+	struct target_spec spec;
+	struct target t = {0};
+	struct kube_client *kc = NULL;
+	struct kube_err kerr = {{0}, {0}};
+	struct link *links = NULL;
+	size_t nlinks = 0;
+	Bpfmirror__Frame *first = NULL;
+	struct path_list paths = {0};
+	struct stage_stats sst = {0};
+	struct session_stats sess = {0};
+	struct twin tw = {.pid = -1, .tun_fd = -1, .ctl_fd = -1};
+	struct twin_opts to = {0};
+	struct timespec t0;
+	char tmpdir[] = "/tmp/bpfmirror-XXXXXX", files[300], resolv[300], newroot[300];
+	char idbuf[256], err[512], *ns = NULL, **env = NULL;
+	char *shell_argv[] = {getenv("SHELL") ? getenv("SHELL") : (char *)"/bin/sh", NULL};
+	bool have_tmp = false;
+	int rc = 1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (config_defaults(&cfg))
+		return 1;
+	rc = parse_args(argc, argv, &cfg, &cli);
+	if (rc) {
+		config_free(&cfg);
+		return rc == 1 ? 0 : rc;
+	}
+	rc = 1;
+	if (target_parse(cfg.target, &spec, &kerr) ||
+	    kube_open(cfg.kubeconfig, cfg.context, cfg.namespace, &kc, &ns, &kerr)) {
+		kube_err_log(&kerr, "cannot read the target");
+		goto out;
+	}
+	log_info("resolving %s in namespace %s (%s)", cfg.target, ns, kube_client_server(kc));
+	if (target_resolve(kc, &spec, ns, TARGET_AGENT_NAMESPACE, &t, &kerr)) {
+		kube_err_log(&kerr, "cannot resolve the target");
+		goto out;
+	}
+	links = calloc(SESSION_MAX_LINKS, sizeof(*links));
+	if (!links || fill_links(&cfg, &t, &cli, links, &nlinks))
+		goto out;
+
+	ap.identity = identity(idbuf, sizeof(idbuf));
+	ap.ns = ns;
+	ap.steal = cfg.incoming.mode == BM_MODE_STEAL;
+	ap.header = cfg.incoming.header;
+	ap.path = cfg.incoming.path;
+	ap.exit_on_disconnect = cli.exit_on_disconnect;
+	if (cfg.incoming.ports.set) {
+		for (size_t i = 0; i < cfg.incoming.ports.n && ap.nports < SESSION_MAX_PORTS; i++)
+			ap.ports[ap.nports++] = cfg.incoming.ports.v[i];
+	} else {
+		for (size_t i = 0; i < t.pods[0].n_ports && ap.nports < SESSION_MAX_PORTS; i++)
+			if (strcmp(t.pods[0].ports[i].protocol, "UDP") &&
+			    strcmp(t.pods[0].ports[i].protocol, "SCTP"))
+				ap.ports[ap.nports++] = t.pods[0].ports[i].port;
+	}
+
+	for (size_t i = 0; i < nlinks; i++) {
+		Bpfmirror__Frame *r = NULL;
+		log_info("attaching to pod %s (%s) on node %s through agent %s", links[i].pod_name,
+			 links[i].pod_ip, t.pods[i].node, links[i].agent_addr);
+		if (link_attach(&links[i], &ap, &r, err, sizeof(err))) {
+			log_error("%s", err);
+			goto out;
+		}
+		if (!first)
+			first = r;
+		else
+			wire_frame_free(r);
+	}
+	{
+		char ports[256] = "";
+		size_t off = 0;
+		for (size_t i = 0; i < ap.nports && off < sizeof(ports) - 8; i++)
+			off += (size_t)snprintf(ports + off, sizeof(ports) - off, "%s%u",
+						i ? "," : "", ap.ports[i]);
+		log_info("attached: %zu pod(s), port(s) %s %s, %zu env vars, outgoing ports %u-%u",
+			 nlinks, ap.nports ? ports : "(none)", ap.steal ? "stolen" : "mirrored",
+			 first->attach_reply->n_env, links[0].range_lo, links[0].range_hi);
+	}
+
+	/* Files of the container, resolv.conf, a root to build the twin in. */
+	if (!mkdtemp(tmpdir)) {
+		log_error("cannot create a temporary directory: %s", strerror(errno));
+		goto out;
+	}
+	have_tmp = true;
+	snprintf(files, sizeof(files), "%s/files", tmpdir);
+	snprintf(resolv, sizeof(resolv), "%s/resolv.conf", tmpdir);
+	snprintf(newroot, sizeof(newroot), "%s/root", tmpdir);
+	if (mkdir(files, 0700) || mkdir(newroot, 0700))
+		goto out;
+	if (cfg.fs.read_only.set) {
+		for (size_t i = 0; i < cfg.fs.read_only.n; i++)
+			path_list_add(&paths, cfg.fs.read_only.v[i]);
+	} else {
+		json_object *pod = NULL;
+		if (kube_get_object(kc, "v1", ns, "pods", links[0].pod_name, &pod, &kerr) == 0) {
+			podfiles_default_paths(pod, t.pods[0].container, &paths);
+			json_object_put(pod);
+		}
+	}
+	if (podfiles_stage(links[0].cl, &paths, files, &sst)) {
+		log_error("copying the container's files failed");
+		goto out;
+	}
+	log_info("files: %zu from %zu path(s)%s", sst.files, paths.n,
+		 sst.denied ? " (some withheld by policy)" : "");
+	if (first->attach_reply->resolv_conf.len &&
+	    write_text(resolv, first->attach_reply->resolv_conf.data,
+		       first->attach_reply->resolv_conf.len) == 0)
+		to.resolv_path = resolv;
+
+	env = build_env(&cfg, first->attach_reply);
+	to.pod_ip = links[0].pod_ip;
+	to.range_lo = links[0].range_lo;
+	to.range_hi = links[0].range_hi;
+	to.files_root = files;
+	to.newroot = newroot;
+	to.env = env;
+	to.argv = cli.cmd ? cli.cmd : shell_argv;
+	if (twin_start(&to, &tw, err, sizeof(err))) {
+		log_error("%s", err);
+		goto out;
+	}
+	log_info("ready in %lld ms: running %s as %s", (long long)ms_since(&t0), to.argv[0],
+		 links[0].pod_name);
+	if (twin_go(&tw, err, sizeof(err))) {
+		log_error("%s", err);
+		goto out;
+	}
+	rc = session_run(links, nlinks, &ap, &tw, &sess);
+	log_info("detached (command exit status %d; %llu packets from the agent, %llu sent)", rc,
+		 (unsigned long long)sess.pkts_from_agent, (unsigned long long)sess.pkts_to_agent);
+out:
+	twin_close(&tw);
+	for (size_t i = 0; links && i < nlinks; i++)
+		client_close(links[i].cl);
+	free(links);
+	if (first)
+		wire_frame_free(first);
+	if (have_tmp)
+		nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free_env(env);
+	path_list_free(&paths);
+	target_clear(&t);
+	kube_client_free(kc);
+	free(ns);
+	config_free(&cfg);
+	return rc;
+}

@@ -1,0 +1,516 @@
+/* The developer side of a session: agent links, the twin's tun, the replayer, until exit. */
+#include "session.h"
+#include "evloop.h"
+#include "log.h"
+#include "pkt.h"
+#include "replay.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define TUN_BATCH      128
+#define PKT_MAX	       65536
+#define RECONNECT_MS   1000
+#define HEARTBEAT_MS   1000
+#define REPLAY_TICK_MS 20
+
+/* Reasons of the BPF ABI the CLI cares about (bpf/bpfmirror_abi.h). */
+#define REASON_MIRRORED 1
+
+struct sess {
+	struct evloop *loop;
+	struct link *links;
+	size_t nlinks;
+	const struct attach_params *p;
+	struct twin *tw;
+	struct replay *rp;
+	struct session_stats *st;
+	int sigfd;
+	int exit_status;
+	bool child_done;
+	uint8_t buf[PKT_MAX];
+};
+
+static void on_link_io(struct evloop *loop, int fd, unsigned events, void *ctx);
+
+int link_attach(struct link *l, const struct attach_params *p, Bpfmirror__Frame **reply, char *err,
+		size_t errlen)
+{
+	Bpfmirror__Frame f = BPFMIRROR__FRAME__INIT, *r = NULL;
+	Bpfmirror__AttachRequest a = BPFMIRROR__ATTACH_REQUEST__INIT;
+	Bpfmirror__Target t = BPFMIRROR__TARGET__INIT;
+	Bpfmirror__HttpFilter hf = BPFMIRROR__HTTP_FILTER__INIT;
+	char *ips[1] = {l->pod_ip}, text[400];
+	struct in_addr in;
+	int rc;
+
+	l->cl = client_connect(l->agent_addr, p->identity, 3000, err, errlen);
+	if (!l->cl)
+		return -errno;
+	t.namespace_ = (char *)p->ns;
+	t.pod_name = l->pod_name;
+	t.pod_uid = l->pod_uid;
+	t.pod_ips = ips;
+	t.n_pod_ips = 1;
+	t.container_id = l->container_id;
+	t.container_name = l->container_name;
+	a.target = &t;
+	a.ports = (uint32_t *)p->ports;
+	a.n_ports = p->nports;
+	a.mode = p->steal ? BPFMIRROR__MODE__MODE_STEAL : BPFMIRROR__MODE__MODE_MIRROR;
+	if ((p->header && p->header[0]) || (p->path && p->path[0])) {
+		hf.header_regex = (char *)(p->header ? p->header : "");
+		hf.path_regex = (char *)(p->path ? p->path : "");
+		a.http_filter = &hf;
+	}
+	f.body_case = BPFMIRROR__FRAME__BODY_ATTACH_REQUEST;
+	f.attach_request = &a;
+	rc = client_request(l->cl, &f, 10000, &r);
+	if (rc) {
+		snprintf(err, errlen, "attach to %s through %s failed: %s", l->pod_name,
+			 l->agent_addr, frame_strerror(rc));
+		goto fail;
+	}
+	if (r->body_case != BPFMIRROR__FRAME__BODY_ATTACH_REPLY) {
+		snprintf(err, errlen, "the agent on %s refused the attach: %s",
+			 client_node_name(l->cl), client_error_text(r, text, sizeof(text)));
+		rc = r->body_case == BPFMIRROR__FRAME__BODY_ERROR &&
+			     r->error->code == BPFMIRROR__ERROR__CODE__CODE_PERMISSION_DENIED
+			 ? -EACCES
+			 : -ECONNREFUSED;
+		wire_frame_free(r);
+		goto fail;
+	}
+	snprintf(l->session_id, sizeof(l->session_id), "%s", r->attach_reply->session_id);
+	l->range_lo = (uint16_t)r->attach_reply->port_range_lo;
+	l->range_hi = (uint16_t)r->attach_reply->port_range_hi;
+	if (inet_pton(AF_INET, l->pod_ip, &in) == 1)
+		l->pod_ip_be = in.s_addr;
+	l->up = true;
+	*reply = r;
+	return 0;
+fail:
+	client_close(l->cl);
+	l->cl = NULL;
+	return rc;
+}
+
+/* ---- packets --------------------------------------------------------------- */
+
+/* Recomputes the IPv4 and TCP/UDP checksums (copies may carry offloaded ones). */
+static void fix_checksums(uint8_t *p, size_t len)
+{
+	size_t ihl, l4len;
+	uint32_t sum;
+	uint8_t pseudo[12];
+	uint16_t c;
+
+	if (len < 20 || (p[0] >> 4) != 4)
+		return;
+	ihl = (size_t)(p[0] & 15) * 4;
+	if (ihl < 20 || len < ihl || ((p[6] & 0x3f) | p[7]))
+		return;
+	p[10] = p[11] = 0;
+	c = pkt_csum_fold(pkt_csum_add(0, p, ihl));
+	memcpy(p + 10, &c, 2);
+	l4len = len - ihl;
+	memcpy(pseudo, p + 12, 8);
+	pseudo[8] = 0;
+	pseudo[9] = p[9];
+	pseudo[10] = (uint8_t)(l4len >> 8);
+	pseudo[11] = (uint8_t)l4len;
+	if (p[9] == 6 && l4len >= 20) {
+		p[ihl + 16] = p[ihl + 17] = 0;
+		sum = pkt_csum_add(pkt_csum_add(0, pseudo, 12), p + ihl, l4len);
+		c = pkt_csum_fold(sum);
+		memcpy(p + ihl + 16, &c, 2);
+	} else if (p[9] == 17 && l4len >= 8) {
+		p[ihl + 6] = p[ihl + 7] = 0;
+		sum = pkt_csum_add(pkt_csum_add(0, pseudo, 12), p + ihl, l4len);
+		c = pkt_csum_fold(sum);
+		if (c == 0)
+			c = 0xffff;
+		memcpy(p + ihl + 6, &c, 2);
+	}
+}
+
+static int tun_emit(void *ctx, const void *pkt, size_t len)
+{
+	struct sess *s = ctx;
+
+	if (write(s->tw->tun_fd, pkt, len) != (ssize_t)len) {
+		s->st->tun_write_errors++;
+		return -errno;
+	}
+	s->st->pkts_to_tun++;
+	return 0;
+}
+
+static void replay_report(void *ctx, enum replay_event ev, const struct replay_tuple *t,
+			  uint64_t bytes)
+{
+	char c[INET_ADDRSTRLEN];
+	struct in_addr a = {.s_addr = t->caddr};
+
+	(void)ctx;
+	inet_ntop(AF_INET, &a, c, sizeof(c));
+	if (ev == REPLAY_EV_MIDSTREAM)
+		log_debug("mirror: %s:%u joined mid-stream: ignored", c, t->cport);
+	else
+		log_warn("mirror: connection from %s:%u to port %u: %s (%llu bytes dropped)", c,
+			 t->cport, t->pport, replay_event_name(ev), (unsigned long long)bytes);
+}
+
+static void on_batch(struct sess *s, const Bpfmirror__PacketBatch *b)
+{
+	uint64_t now = (uint64_t)evloop_now_ms();
+
+	for (size_t i = 0; i < b->n_packets; i++) {
+		const Bpfmirror__Packet *pk = b->packets[i];
+		size_t len = pk->data.len;
+		s->st->pkts_from_agent++;
+		if (len == 0 || len > PKT_MAX)
+			continue;
+		if (pk->reason == REASON_MIRRORED) {
+			replay_from_agent(s->rp, pk->data.data, len, now);
+			continue;
+		}
+		/* Stolen connections and replies to the twin: the local kernel is the peer. */
+		memcpy(s->buf, pk->data.data, len);
+		fix_checksums(s->buf, len);
+		tun_emit(s, s->buf, len);
+	}
+}
+
+static bool is_mirror_reply(const struct sess *s, const uint8_t *p, size_t len)
+{
+	size_t ihl;
+	uint16_t sport;
+
+	if (s->p->steal || len < 40 || (p[0] >> 4) != 4 || p[9] != 6)
+		return false;
+	ihl = (size_t)(p[0] & 15) * 4;
+	if (len < ihl + 4)
+		return false;
+	sport = (uint16_t)(p[ihl] << 8 | p[ihl + 1]);
+	for (size_t i = 0; i < s->p->nports; i++)
+		if (s->p->ports[i] == sport)
+			return true;
+	return false;
+}
+
+static struct link *link_for_source(struct sess *s, const uint8_t *p)
+{
+	uint32_t src;
+
+	memcpy(&src, p + 12, 4);
+	for (size_t i = 0; i < s->nlinks; i++)
+		if (s->links[i].pod_ip_be == src)
+			return &s->links[i];
+	return &s->links[0];
+}
+
+static void send_batch(struct sess *s, struct link *l, Bpfmirror__Packet **pkts, size_t n)
+{
+	Bpfmirror__Frame f = BPFMIRROR__FRAME__INIT;
+	Bpfmirror__PacketBatch b = BPFMIRROR__PACKET_BATCH__INIT;
+
+	if (!n || !l->up)
+		return;
+	b.packets = pkts;
+	b.n_packets = n;
+	f.body_case = BPFMIRROR__FRAME__BODY_PACKET_BATCH;
+	f.packet_batch = &b;
+	if (client_send(l->cl, &f) == 0)
+		s->st->pkts_to_agent += n;
+	if (client_pending(l->cl))
+		evloop_watch(s->loop, client_fd(l->cl), EV_READ | EV_WRITE, on_link_io, s);
+}
+
+static void on_tun(struct evloop *loop, int fd, unsigned events, void *ctx)
+{
+	static uint8_t bufs[TUN_BATCH][2048];
+	Bpfmirror__Packet pk[TUN_BATCH], *ptr[TUN_BATCH];
+	struct link *owner[TUN_BATCH];
+	struct sess *s = ctx;
+	uint64_t now = (uint64_t)evloop_now_ms();
+	size_t n = 0;
+
+	(void)loop;
+	(void)events;
+	for (int i = 0; i < TUN_BATCH; i++) {
+		ssize_t len = read(fd, bufs[n], sizeof(bufs[n]));
+		if (len <= 0)
+			break;
+		if (is_mirror_reply(s, bufs[n], (size_t)len)) {
+			replay_from_local(s->rp, bufs[n], (size_t)len, now);
+			continue;
+		}
+		if (len < 20 || (bufs[n][0] >> 4) != 4)
+			continue;
+		bpfmirror__packet__init(&pk[n]);
+		pk[n].data.data = bufs[n];
+		pk[n].data.len = (size_t)len;
+		pk[n].direction = BPFMIRROR__PACKET__DIRECTION__DIRECTION_EGRESS;
+		ptr[n] = &pk[n];
+		owner[n] = link_for_source(s, bufs[n]);
+		n++;
+	}
+	/* One frame per link for what this drain read. */
+	for (size_t i = 0; i < s->nlinks; i++) {
+		Bpfmirror__Packet *mine[TUN_BATCH];
+		size_t m = 0;
+		for (size_t j = 0; j < n; j++)
+			if (owner[j] == &s->links[i])
+				mine[m++] = ptr[j];
+		send_batch(s, &s->links[i], mine, m);
+	}
+}
+
+/* ---- links ----------------------------------------------------------------- */
+
+static void stop_command(struct sess *s)
+{
+	twin_signal(s->tw, SIGTERM);
+}
+
+static void link_down(struct sess *s, struct link *l, const char *why)
+{
+	if (!l->up)
+		return;
+	evloop_unwatch(s->loop, client_fd(l->cl));
+	client_close(l->cl);
+	l->cl = NULL;
+	l->up = false;
+	s->st->disconnects++;
+	replay_reset_all(s->rp);
+	if (s->p->exit_on_disconnect) {
+		log_error("lost the agent of %s (%s): %s; stopping the command "
+			  "(--exit-on-disconnect)",
+			  l->pod_name, l->agent_addr, why);
+		s->exit_status = 1;
+		stop_command(s);
+		return;
+	}
+	log_error("lost the agent of %s (%s): %s; the command keeps running, re-attaching...",
+		  l->pod_name, l->agent_addr, why);
+	l->retry_at_ms = evloop_now_ms() + RECONNECT_MS;
+}
+
+static void on_link_io(struct evloop *loop, int fd, unsigned events, void *ctx)
+{
+	struct sess *s = ctx;
+	struct link *l = NULL;
+
+	(void)loop;
+	for (size_t i = 0; i < s->nlinks; i++)
+		if (s->links[i].up && client_fd(s->links[i].cl) == fd)
+			l = &s->links[i];
+	if (!l)
+		return;
+	if (events & EV_WRITE) {
+		int rc = client_flush(l->cl);
+		if (rc < 0) {
+			link_down(s, l, "connection lost");
+			return;
+		}
+		if (rc == 0)
+			evloop_watch(s->loop, fd, EV_READ, on_link_io, s);
+	}
+	if (!(events & EV_READ))
+		return;
+	for (int budget = 0; budget < 64; budget++) {
+		Bpfmirror__Frame *f = NULL;
+		char text[300];
+		int rc = client_next(l->cl, 0, &f);
+		if (rc == 0)
+			return;
+		if (rc < 0) {
+			link_down(s, l,
+				  rc == -EPIPE ? "the agent closed the connection"
+					       : frame_strerror(rc));
+			return;
+		}
+		switch (f->body_case) {
+		case BPFMIRROR__FRAME__BODY_PACKET_BATCH:
+			on_batch(s, f->packet_batch);
+			break;
+		case BPFMIRROR__FRAME__BODY_ERROR:
+			log_error("agent on %s: %s", client_node_name(l->cl),
+				  client_error_text(f, text, sizeof(text)));
+			if (f->error->fatal) {
+				wire_frame_free(f);
+				link_down(s, l, "session ended by the agent");
+				return;
+			}
+			break;
+		default:
+			break; /* heartbeat answers, acks */
+		}
+		wire_frame_free(f);
+	}
+}
+
+static void reattach(struct sess *s, struct link *l)
+{
+	Bpfmirror__Frame *r = NULL;
+	char err[512];
+
+	if (link_attach(l, s->p, &r, err, sizeof(err))) {
+		log_debug("re-attach %s: %s", l->pod_name, err);
+		l->retry_at_ms = evloop_now_ms() + RECONNECT_MS;
+		return;
+	}
+	wire_frame_free(r);
+	evloop_watch(s->loop, client_fd(l->cl), EV_READ, on_link_io, s);
+	log_info("re-attached to %s through %s (session %s)", l->pod_name, l->agent_addr,
+		 l->session_id);
+}
+
+static int64_t on_heartbeat(struct evloop *loop, void *ctx)
+{
+	struct sess *s = ctx;
+
+	(void)loop;
+	for (size_t i = 0; i < s->nlinks; i++) {
+		struct link *l = &s->links[i];
+		if (l->up) {
+			if (client_heartbeat(l->cl) < 0)
+				link_down(s, l, "connection lost");
+		} else if (!s->child_done && !s->p->exit_on_disconnect &&
+			   evloop_now_ms() >= l->retry_at_ms) {
+			reattach(s, l);
+		}
+	}
+	return HEARTBEAT_MS;
+}
+
+static int64_t on_replay_tick(struct evloop *loop, void *ctx)
+{
+	struct sess *s = ctx;
+
+	(void)loop;
+	replay_tick(s->rp, (uint64_t)evloop_now_ms());
+	return REPLAY_TICK_MS;
+}
+
+static void on_signal(struct evloop *loop, int fd, unsigned events, void *ctx)
+{
+	struct sess *s = ctx;
+	struct signalfd_siginfo si;
+
+	(void)events;
+	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD) {
+			int status;
+			pid_t pid;
+			while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+				if (pid != s->tw->pid)
+					continue;
+				s->child_done = true;
+				if (s->exit_status == 0)
+					s->exit_status = WIFEXITED(status) ? WEXITSTATUS(status)
+									   : 128 + WTERMSIG(status);
+				evloop_stop(loop);
+			}
+		} else {
+			log_info("%s: stopping the command and detaching",
+				 si.ssi_signo == SIGINT ? "interrupted" : "terminated");
+			stop_command(s);
+		}
+	}
+}
+
+static void detach_all(struct sess *s)
+{
+	for (size_t i = 0; i < s->nlinks; i++) {
+		struct link *l = &s->links[i];
+		Bpfmirror__Frame f = BPFMIRROR__FRAME__INIT, *r = NULL;
+		Bpfmirror__Detach d = BPFMIRROR__DETACH__INIT;
+		if (!l->up)
+			continue;
+		d.reason = (char *)"command exited";
+		f.body_case = BPFMIRROR__FRAME__BODY_DETACH;
+		f.detach = &d;
+		if (client_request(l->cl, &f, 2000, &r) == 0)
+			wire_frame_free(r);
+		evloop_unwatch(s->loop, client_fd(l->cl));
+		client_close(l->cl);
+		l->cl = NULL;
+		l->up = false;
+	}
+}
+
+int session_run(struct link *links, size_t nlinks, const struct attach_params *p, struct twin *tw,
+		struct session_stats *st)
+{
+	struct replay_opts ro = {.emit = tun_emit, .report = replay_report};
+	struct sess *s = calloc(1, sizeof(*s));
+	sigset_t mask;
+	int rc = 1;
+
+	if (!s)
+		return 1;
+	s->links = links;
+	s->nlinks = nlinks;
+	s->p = p;
+	s->tw = tw;
+	s->st = st;
+	s->sigfd = -1;
+	ro.ctx = s;
+	s->loop = evloop_new();
+	s->rp = replay_new(&ro);
+	if (!s->loop || !s->rp)
+		goto out;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	s->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (s->sigfd < 0 || evloop_watch(s->loop, s->sigfd, EV_READ, on_signal, s) ||
+	    evloop_watch(s->loop, tw->tun_fd, EV_READ, on_tun, s))
+		goto out;
+	for (size_t i = 0; i < nlinks; i++)
+		if (links[i].up)
+			evloop_watch(s->loop, client_fd(links[i].cl), EV_READ, on_link_io, s);
+	evloop_timer(s->loop, HEARTBEAT_MS, on_heartbeat, s);
+	evloop_timer(s->loop, REPLAY_TICK_MS, on_replay_tick, s);
+	/* A SIGCHLD that arrived before the mask is caught by this first check. */
+	{
+		int status;
+		if (waitpid(tw->pid, &status, WNOHANG) == tw->pid) {
+			s->child_done = true;
+			s->exit_status =
+			    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		}
+	}
+	if (!s->child_done)
+		evloop_run(s->loop);
+	detach_all(s);
+	rc = s->exit_status;
+out:
+	if (s->rp) {
+		struct replay_stats rs;
+		replay_stats(s->rp, &rs);
+		log_debug(
+		    "mirror: %llu connections, %llu bytes delivered, %llu dropped over budget",
+		    (unsigned long long)rs.conns_opened, (unsigned long long)rs.bytes_delivered,
+		    (unsigned long long)rs.bytes_over_budget);
+		replay_free(s->rp);
+	}
+	if (s->sigfd >= 0)
+		close(s->sigfd);
+	evloop_free(s->loop);
+	sigprocmask(SIG_UNBLOCK, &mask, NULL);
+	free(s);
+	return rc;
+}

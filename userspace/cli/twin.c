@@ -1,0 +1,441 @@
+/* The twin: a user + network + mount namespace that carries the pod's identity locally. */
+#include "twin.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <linux/route.h>
+#include <linux/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define TWIN_TUN "bm0"
+
+/* The child reports a failed step as "errno:text" on the control socket. */
+static void child_fail(int ctl, int err, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	int n = snprintf(buf, sizeof(buf), "%d:", err);
+
+	va_start(ap, fmt);
+	vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
+	va_end(ap);
+	if (write(ctl, buf, strlen(buf)) < 0)
+		_exit(127);
+	_exit(127);
+}
+
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), err = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+static int map_ids(uid_t uid, gid_t gid)
+{
+	char buf[64];
+	int err;
+
+	snprintf(buf, sizeof(buf), "%u %u 1\n", uid, uid);
+	err = write_file("/proc/self/uid_map", buf);
+	if (err)
+		return err;
+	err = write_file("/proc/self/setgroups", "deny");
+	if (err && err != -ENOENT)
+		return err;
+	snprintf(buf, sizeof(buf), "%u %u 1\n", gid, gid);
+	return write_file("/proc/self/gid_map", buf);
+}
+
+static int if_up(int sock, const char *name, unsigned mtu)
+{
+	struct ifreq ifr = {0};
+
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
+	if (mtu) {
+		ifr.ifr_mtu = (int)mtu;
+		if (ioctl(sock, SIOCSIFMTU, &ifr) < 0)
+			return -errno;
+	}
+	if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0)
+		return -errno;
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	if (ioctl(sock, SIOCSIFFLAGS, &ifr) < 0)
+		return -errno;
+	return 0;
+}
+
+static int setup_net(const struct twin_opts *o, int *tun_out)
+{
+	struct ifreq ifr = {0};
+	struct sockaddr_in *sin;
+	struct rtentry rt = {0};
+	char range[32];
+	int tun, sock = -1, err = 0;
+
+	tun = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+	if (tun < 0)
+		return -errno;
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	snprintf(ifr.ifr_name, IFNAMSIZ, TWIN_TUN);
+	if (ioctl(tun, TUNSETIFF, &ifr) < 0) {
+		err = -errno;
+		goto fail;
+	}
+	sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sock < 0) {
+		err = -errno;
+		goto fail;
+	}
+	sin = (struct sockaddr_in *)&ifr.ifr_addr;
+	sin->sin_family = AF_INET;
+	if (inet_pton(AF_INET, o->pod_ip, &sin->sin_addr) != 1) {
+		err = -EINVAL;
+		goto fail;
+	}
+	if (ioctl(sock, SIOCSIFADDR, &ifr) < 0) {
+		err = -errno;
+		goto fail;
+	}
+	sin = (struct sockaddr_in *)&ifr.ifr_netmask;
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(0xffffffffu);
+	if (ioctl(sock, SIOCSIFNETMASK, &ifr) < 0) {
+		err = -errno;
+		goto fail;
+	}
+	err = if_up(sock, TWIN_TUN, o->mtu ? o->mtu : 1500);
+	if (!err)
+		err = if_up(sock, "lo", 0);
+	if (err)
+		goto fail;
+	/* Everything but loopback leaves through the tun, to the cluster. */
+	((struct sockaddr_in *)&rt.rt_dst)->sin_family = AF_INET;
+	((struct sockaddr_in *)&rt.rt_genmask)->sin_family = AF_INET;
+	((struct sockaddr_in *)&rt.rt_gateway)->sin_family = AF_INET;
+	rt.rt_flags = RTF_UP;
+	rt.rt_dev = (char *)TWIN_TUN;
+	if (ioctl(sock, SIOCADDRT, &rt) < 0) {
+		err = -errno;
+		goto fail;
+	}
+	if (o->range_lo && o->range_hi) {
+		snprintf(range, sizeof(range), "%u %u", o->range_lo, o->range_hi);
+		err = write_file("/proc/sys/net/ipv4/ip_local_port_range", range);
+		if (err)
+			goto fail;
+	}
+	close(sock);
+	*tun_out = tun;
+	return 0;
+fail:
+	if (sock >= 0)
+		close(sock);
+	close(tun);
+	return err;
+}
+
+static int send_fd(int sock, int fd)
+{
+	char byte = 'T';
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	return sendmsg(sock, &msg, 0) == 1 ? 0 : -errno;
+}
+
+static int recv_fd(int sock, int *fd, char *text, size_t textlen)
+{
+	char buf[512];
+	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf) - 1};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf)};
+	struct cmsghdr *c;
+	ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+
+	if (n <= 0)
+		return n == 0 ? -EPIPE : -errno;
+	c = CMSG_FIRSTHDR(&msg);
+	if (c && c->cmsg_type == SCM_RIGHTS) {
+		memcpy(fd, CMSG_DATA(c), sizeof(int));
+		return 0;
+	}
+	buf[n] = '\0';
+	snprintf(text, textlen, "%s", buf);
+	return -EIO;
+}
+
+/* Binds the host's top-level entries into the (tmpfs) new root. */
+static int populate_root(const char *newroot)
+{
+	char path[4096], link[4096];
+	struct dirent *de;
+	DIR *d = opendir("/");
+
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		struct stat st;
+		ssize_t n;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(path, sizeof(path), "/%s", de->d_name);
+		if (lstat(path, &st) < 0)
+			continue;
+		snprintf(link, sizeof(link), "%s/%s", newroot, de->d_name);
+		if (S_ISLNK(st.st_mode)) {
+			char target[4096];
+			n = readlink(path, target, sizeof(target) - 1);
+			if (n < 0)
+				continue;
+			target[n] = '\0';
+			if (symlink(target, link) < 0)
+				goto fail;
+		} else if (S_ISDIR(st.st_mode)) {
+			if (mkdir(link, 0755) < 0 ||
+			    mount(path, link, NULL, MS_BIND | MS_REC, NULL) < 0)
+				goto fail;
+		} else {
+			int fd = open(link, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+			if (fd < 0)
+				goto fail;
+			close(fd);
+			if (mount(path, link, NULL, MS_BIND, NULL) < 0)
+				goto fail;
+		}
+	}
+	closedir(d);
+	return 0;
+fail:
+	closedir(d);
+	return -errno;
+}
+
+/*
+ * Lays each file of the staged tree over the new root: a top-level directory
+ * the host lacks (/app) is bound whole; elsewhere each file is bound onto the
+ * existing host file of that path (files the host lacks there are skipped).
+ */
+static int overlay_files(const char *files_root, const char *newroot, const char *rel)
+{
+	char src[4096], dst[4096];
+	struct dirent *de;
+	DIR *d;
+	int err = 0;
+
+	snprintf(src, sizeof(src), "%s%s", files_root, rel);
+	d = opendir(src);
+	if (!d)
+		return -errno;
+	while (!err && (de = readdir(d))) {
+		char sub[4096];
+		struct stat st, dst_st;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", rel, de->d_name);
+		snprintf(src, sizeof(src), "%s%s", files_root, sub);
+		snprintf(dst, sizeof(dst), "%s%s", newroot, sub);
+		if (lstat(src, &st) < 0)
+			continue;
+		if (lstat(dst, &dst_st) < 0) {
+			if (rel[0] != '\0')
+				continue; /* cannot create files inside a host directory */
+			if (S_ISDIR(st.st_mode) ? mkdir(dst, 0755)
+						: close(open(dst, O_CREAT | O_WRONLY, 0644)))
+				return -errno;
+			if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
+				return -errno;
+			continue;
+		}
+		if (S_ISDIR(st.st_mode) && S_ISDIR(dst_st.st_mode))
+			err = overlay_files(files_root, newroot, sub);
+		else if (!S_ISDIR(st.st_mode) && !S_ISDIR(dst_st.st_mode) &&
+			 mount(src, dst, NULL, MS_BIND, NULL) < 0)
+			err = -errno;
+	}
+	closedir(d);
+	return err;
+}
+
+static int setup_fs(const struct twin_opts *o)
+{
+	char cwd[4096], dst[4096];
+	int err;
+
+	if (!getcwd(cwd, sizeof(cwd)))
+		strcpy(cwd, "/");
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return -errno;
+	if (mount("tmpfs", o->newroot, "tmpfs", 0, "mode=0755") < 0)
+		return -errno;
+	err = populate_root(o->newroot);
+	if (!err && o->files_root)
+		err = overlay_files(o->files_root, o->newroot, "");
+	if (err)
+		return err;
+	if (o->resolv_path) {
+		snprintf(dst, sizeof(dst), "%s/etc/resolv.conf", o->newroot);
+		if (mount(o->resolv_path, dst, NULL, MS_BIND, NULL) < 0)
+			return -errno;
+	}
+	if (chdir(o->newroot) < 0 || chroot(".") < 0)
+		return -errno;
+	if (chdir(o->cwd ? o->cwd : cwd) < 0 && chdir("/") < 0)
+		return -errno;
+	return 0;
+}
+
+static void child_main(const struct twin_opts *o, int ctl, uid_t uid, gid_t gid)
+{
+	char go;
+	int tun = -1, err;
+
+	/* Die with bpfmirror: the twin must never outlive its session. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	setpgid(0, 0);
+	if (unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWNS) < 0)
+		child_fail(ctl, errno,
+			   "cannot create the twin's namespaces (user namespaces disabled?)");
+	err = map_ids(uid, gid);
+	if (err)
+		child_fail(ctl, -err, "cannot map the user into the twin's user namespace");
+	err = setup_net(o, &tun);
+	if (err)
+		child_fail(ctl, -err,
+			   "cannot set up the twin's network (tun device: /dev/net/tun must be "
+			   "readable and writable by you)");
+	err = setup_fs(o);
+	if (err)
+		child_fail(ctl, -err, "cannot set up the twin's files and resolv.conf");
+	err = send_fd(ctl, tun);
+	close(tun);
+	if (err)
+		_exit(127);
+	if (read(ctl, &go, 1) != 1)
+		_exit(0); /* bpfmirror went away before the start */
+	execvpe(o->argv[0], o->argv, o->env);
+	child_fail(ctl, errno, "cannot run '%s'", o->argv[0]);
+}
+
+int twin_start(const struct twin_opts *opts, struct twin *tw, char *err, size_t errlen)
+{
+	char text[512] = "";
+	int sv[2], rc;
+	uid_t uid = getuid();
+	gid_t gid = getgid();
+	pid_t pid;
+
+	tw->pid = -1;
+	tw->tun_fd = -1;
+	tw->ctl_fd = -1;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		rc = -errno;
+		close(sv[0]);
+		close(sv[1]);
+		return rc;
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		child_main(opts, sv[1], uid, gid);
+		_exit(127);
+	}
+	close(sv[1]);
+	tw->pid = pid;
+	tw->ctl_fd = sv[0];
+	rc = recv_fd(sv[0], &tw->tun_fd, text, sizeof(text));
+	if (rc) {
+		int e = 0;
+		char *colon = strchr(text, ':');
+		if (colon) {
+			e = atoi(text);
+			snprintf(err, errlen, "%s: %s", colon + 1, strerror(e));
+		} else {
+			snprintf(err, errlen, "the twin exited while starting");
+		}
+		waitpid(pid, NULL, 0);
+		tw->pid = -1;
+		close(sv[0]);
+		tw->ctl_fd = -1;
+		return e ? -e : -ECHILD;
+	}
+	return 0;
+}
+
+int twin_go(struct twin *tw, char *err, size_t errlen)
+{
+	char text[512];
+	ssize_t n;
+
+	if (write(tw->ctl_fd, "g", 1) != 1)
+		return -errno;
+	/* The socket is close-on-exec: EOF means the command started. */
+	n = read(tw->ctl_fd, text, sizeof(text) - 1);
+	if (n > 0) {
+		char *colon;
+		text[n] = '\0';
+		colon = strchr(text, ':');
+		snprintf(err, errlen, "%s: %s", colon ? colon + 1 : text, strerror(atoi(text)));
+		return -(atoi(text) ? atoi(text) : ENOEXEC);
+	}
+	return 0;
+}
+
+void twin_signal(const struct twin *tw, int sig)
+{
+	if (tw->pid > 0) {
+		kill(-tw->pid, sig);
+		kill(tw->pid, sig);
+	}
+}
+
+void twin_close(struct twin *tw)
+{
+	if (tw->tun_fd >= 0)
+		close(tw->tun_fd);
+	if (tw->ctl_fd >= 0)
+		close(tw->ctl_fd);
+	tw->tun_fd = -1;
+	tw->ctl_fd = -1;
+}

@@ -1,0 +1,45 @@
+/* The twin: a user + network + mount namespace that carries the pod's identity locally. */
+#ifndef BPFMIRROR_TWIN_H
+#define BPFMIRROR_TWIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct twin_opts {
+	const char *pod_ip; /* IPv4 address the tun carries (/32) */
+	uint16_t range_lo;  /* ip_local_port_range of the twin */
+	uint16_t range_hi;
+	unsigned mtu;		 /* tun MTU; 0 = 1500 */
+	const char *resolv_path; /* file bind-mounted on /etc/resolv.conf, or NULL */
+	const char *files_root;	 /* staged tree laid over "/" (files at their paths), or NULL */
+	const char *newroot;	 /* empty directory to build the twin's root in */
+	char *const *env;	 /* environment of the command (NULL-terminated) */
+	char *const *argv;	 /* the command (NULL-terminated) */
+	const char *cwd;	 /* working directory inside the twin; NULL = current */
+};
+
+struct twin {
+	pid_t pid;  /* the command */
+	int tun_fd; /* the twin's tun device, non-blocking, owned by the caller */
+	int ctl_fd; /* releases the command (twin_go) and reports exec errors */
+};
+
+/*
+ * Forks the twin: the child unshares user, network and mount namespaces, sets
+ * up the tun with the pod's address, the default route through it, the port
+ * range, resolv.conf and files, hands the tun fd back and waits for twin_go().
+ * Returns 0, or -errno with a sentence for the user in err.
+ */
+int twin_start(const struct twin_opts *opts, struct twin *tw, char *err, size_t errlen);
+
+/* Lets the command run; returns 0, or -errno when exec failed (err says why). */
+int twin_go(struct twin *tw, char *err, size_t errlen);
+
+/* Sends SIG to the command and everything in its process group. */
+void twin_signal(const struct twin *tw, int sig);
+
+/* Closes the tun and control fds (the namespaces die with their processes). */
+void twin_close(struct twin *tw);
+
+#endif
