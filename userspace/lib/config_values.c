@@ -10,9 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Longest filter regex and largest product of its {m,n} bounds we compile. */
-#define REGEX_MAX_LEN	 512
-#define REGEX_MAX_REPEAT 1000
+/* Longest filter regex, its estimated compiled size and its group nesting. */
+#define REGEX_MAX_LEN	512
+#define REGEX_MAX_SIZE	2000
+#define REGEX_MAX_DEPTH 16
 
 int config_err(struct bm_error *err, const char *fmt, ...)
 {
@@ -239,38 +240,97 @@ int config_parse_target(const char *s, struct bm_target *out, struct bm_error *e
 }
 
 /*
- * glibc expands {m,n} repetitions when compiling, so nested bounds grow
- * memory multiplicatively; the agent compiles these filters too, so cap them.
+ * glibc compiles "x+" as "xx*" and "x{m,n}" as n copies of x, so nested or
+ * stacked repetitions ("a++++", "((a{9}){9}){9}") grow the compiled form
+ * exponentially. The agent compiles these filters too, so estimate the size
+ * the same way and refuse what would be large. Back-references make matching
+ * exponential, so they are refused too. Returns 0, -E2BIG or -ENOTSUP.
  */
-static int regex_repeat_ok(const char *re)
+static int regex_shape(const char *re)
 {
-	unsigned long product = 1;
+	size_t total[REGEX_MAX_DEPTH + 1] = {0}, last[REGEX_MAX_DEPTH + 1] = {0};
+	int depth = 0;
 
 	for (const char *p = re; *p; p++) {
-		unsigned long lo = 0, hi = 0;
-		char *end;
+		size_t atom = 1;
 
-		if (*p == '\\' && p[1]) {
+		switch (*p) {
+		case '\\':
+			if (p[1] >= '1' && p[1] <= '9')
+				return -ENOTSUP;
+			if (p[1])
+				p++;
+			break;
+		case '[':
+			/* A bracket expression is one atom: skip to its closing ']'. */
 			p++;
+			if (*p == '^')
+				p++;
+			if (*p == ']')
+				p++;
+			while (*p && *p != ']') {
+				if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+					const char *end = strchr(p + 2, p[1]);
+
+					p = end && end[1] == ']' ? end + 1 : p;
+				}
+				p++;
+			}
+			if (!*p)
+				return 0; /* unbalanced: regcomp reports it */
+			break;
+		case '(':
+			if (++depth > REGEX_MAX_DEPTH)
+				return -E2BIG;
+			total[depth] = last[depth] = 0;
 			continue;
-		}
-		if (*p != '{' || !isdigit((unsigned char)p[1]))
+		case ')':
+			if (depth == 0)
+				break;
+			atom = total[depth--];
+			break;
+		case '|':
+			last[depth] = 0;
 			continue;
-		lo = strtoul(p + 1, &end, 10);
-		hi = lo;
-		if (*end == ',')
-			hi = isdigit((unsigned char)end[1]) ? strtoul(end + 1, &end, 10)
-							    : (end++, lo);
-		if (hi < lo)
+		case '*':
+		case '?':
+			continue;
+		case '+':
+			total[depth] += last[depth];
+			last[depth] *= 2;
+			goto check;
+		case '{': {
+			unsigned long lo, hi;
+			char *end;
+
+			if (!isdigit((unsigned char)p[1]))
+				break;
+			lo = strtoul(p + 1, &end, 10);
 			hi = lo;
-		if (hi > REGEX_MAX_REPEAT)
-			return 0;
-		product *= hi ? hi : 1;
-		if (product > REGEX_MAX_REPEAT)
-			return 0;
-		p = end - 1;
+			if (*end == ',')
+				hi = isdigit((unsigned char)end[1]) ? strtoul(end + 1, &end, 10)
+								    : lo + 1;
+			if (hi < lo)
+				hi = lo;
+			if (hi > REGEX_MAX_SIZE)
+				return -E2BIG;
+			if (hi == 0)
+				hi = 1;
+			total[depth] += last[depth] * (hi - 1);
+			last[depth] *= hi;
+			p = *end ? end : end - 1;
+			goto check;
+		}
+		default:
+			break;
+		}
+		total[depth] += atom;
+		last[depth] = atom;
+	check:
+		if (total[depth] > REGEX_MAX_SIZE || last[depth] > REGEX_MAX_SIZE)
+			return -E2BIG;
 	}
-	return 1;
+	return 0;
 }
 
 int config_check_regex(const char *re, bool icase, struct bm_error *err)
@@ -284,11 +344,14 @@ int config_check_regex(const char *re, bool icase, struct bm_error *err)
 	if (strlen(re) > REGEX_MAX_LEN)
 		return config_err(err, "regular expression longer than %d characters",
 				  REGEX_MAX_LEN);
-	if (!regex_repeat_ok(re))
+	rc = regex_shape(re);
+	if (rc == -ENOTSUP)
+		return config_err(err, "back-references (\\1..\\9) are not supported in filters");
+	if (rc)
 		return config_err(err,
-				  "regular expression repeats too much ({m,n} bounds "
-				  "multiply to more than %d)",
-				  REGEX_MAX_REPEAT);
+				  "regular expression too complex (nested or stacked "
+				  "repetitions would compile to more than %d nodes)",
+				  REGEX_MAX_SIZE);
 	rc = regcomp(&rx, re, REG_EXTENDED | REG_NOSUB | (icase ? REG_ICASE : 0));
 	if (rc) {
 		regerror(rc, &rx, what, sizeof(what));
