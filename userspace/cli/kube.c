@@ -690,10 +690,19 @@ static int transport_error(struct kube_client *c, CURLcode rc, struct kube_err *
 	case CURLE_OPERATION_TIMEDOUT:
 		ret = -ETIMEDOUT;
 		break;
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+		/* TLS 1.3 reports a refused client certificate after the handshake. */
+		if (!strstr(detail, "SSL") && !strstr(detail, "certificate")) {
+			ret = -EIO;
+			break;
+		}
+		/* fallthrough */
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_SSL_CERTPROBLEM:
 	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CLIENTCERT:
 		ret = -EPROTO;
 		kube_err_set(err, "TLS with the API server at %s failed: %s", c->display_server,
 			     detail);
