@@ -174,28 +174,71 @@ void kube_exec_cred_clear(struct kube_exec_cred *cred)
 	}
 }
 
-/* The child side: environment, argv, exec; reports exec's errno on ERRFD. */
-static void exec_child(const struct kube_exec *x, int outfd, int errfd, const char *info)
+/* Does "NAME=..." entry E set one of the variables in SET? */
+static bool env_overridden(const char *e, char **set, const char *extra)
 {
-	size_t nargs = 0;
-	char **argv;
-	int e;
+	size_t n = strcspn(e, "=");
 
-	if (dup2(outfd, STDOUT_FILENO) < 0)
-		goto fail;
-	for (char **p = x->env; p && *p; p++)
-		putenv(*p);
-	setenv("KUBERNETES_EXEC_INFO", info, 1);
+	for (char **p = set; p && *p; p++)
+		if (strncmp(*p, e, n) == 0 && (*p)[n] == '=')
+			return true;
+	return strncmp(extra, e, n) == 0 && extra[n] == '=';
+}
+
+/*
+ * Builds the plugin's argv and environment before fork(), so the child only
+ * calls async-signal-safe functions (the caller may have threads).
+ */
+static int exec_vectors(const struct kube_exec *x, const char *info, char ***argv_out,
+			char ***envp_out, char **info_env)
+{
+	size_t nargs = 0, nenv = 0, nextra = 0, k = 0;
+	char **argv, **envp;
+
 	while (x->args && x->args[nargs])
 		nargs++;
+	while (environ && environ[nenv])
+		nenv++;
+	while (x->env && x->env[nextra])
+		nextra++;
+	if (asprintf(info_env, "KUBERNETES_EXEC_INFO=%s", info) < 0) {
+		*info_env = NULL;
+		return -ENOMEM;
+	}
 	argv = calloc(nargs + 2, sizeof(*argv));
-	if (!argv)
-		goto fail;
+	envp = calloc(nenv + nextra + 2, sizeof(*envp));
+	if (!argv || !envp) {
+		free(argv);
+		free(envp);
+		return -ENOMEM;
+	}
 	argv[0] = x->command;
 	for (size_t i = 0; i < nargs; i++)
 		argv[i + 1] = x->args[i];
-	execvp(x->command, argv);
-fail:
+	for (size_t i = 0; i < nenv; i++)
+		if (!env_overridden(environ[i], x->env, *info_env))
+			envp[k++] = environ[i];
+	for (size_t i = 0; i < nextra; i++)
+		envp[k++] = x->env[i];
+	envp[k] = *info_env;
+	*argv_out = argv;
+	*envp_out = envp;
+	return 0;
+}
+
+/* The child side: stdout to the pipe, exec; reports exec's errno on ERRFD. */
+static void exec_child(int outfd, int errfd, char **argv, char **envp)
+{
+	int e;
+
+	if (outfd == STDOUT_FILENO)
+		e = fcntl(outfd, F_SETFD, 0);
+	else
+		e = dup2(outfd, STDOUT_FILENO);
+	if (e >= 0) {
+		environ = envp;
+		execvp(argv[0], argv);
+	}
 	e = errno;
 	if (write(errfd, &e, sizeof(e)) < 0)
 		_exit(127);
@@ -315,7 +358,8 @@ int kube_exec_credential(const struct kubeconfig *kc, struct kube_exec_cred *out
 	const struct kube_exec *x = kc->exec;
 	const char *api = x && x->api_version ? x->api_version : KUBE_EXEC_DEFAULT_API;
 	int outp[2] = {-1, -1}, errp[2] = {-1, -1};
-	char *info = NULL, *buf = NULL;
+	char *info = NULL, *buf = NULL, *info_env = NULL;
+	char **argv = NULL, **envp = NULL;
 	size_t len = 0;
 	int ret, status = 0, child_errno = 0;
 	pid_t pid = -1;
@@ -330,6 +374,9 @@ int kube_exec_credential(const struct kubeconfig *kc, struct kube_exec_cred *out
 		info = NULL;
 		return -ENOMEM;
 	}
+	ret = exec_vectors(x, info, &argv, &envp, &info_env);
+	if (ret)
+		goto out;
 	if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
 		ret = -errno;
 		goto out;
@@ -341,7 +388,7 @@ int kube_exec_credential(const struct kubeconfig *kc, struct kube_exec_cred *out
 		goto out;
 	}
 	if (pid == 0)
-		exec_child(x, outp[1], errp[1], info);
+		exec_child(outp[1], errp[1], argv, envp);
 	close(outp[1]);
 	close(errp[1]);
 	outp[1] = errp[1] = -1;
@@ -382,6 +429,9 @@ out:
 		if (errp[i] >= 0)
 			close(errp[i]);
 	}
+	free(envp);
+	free(argv);
+	free(info_env);
 	free(info);
 	return ret;
 }
