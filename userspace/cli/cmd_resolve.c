@@ -31,7 +31,7 @@ static const struct option resolve_opts[] = {
 int cmd_resolve(int argc, char **argv)
 {
 	const char *ns_flag = NULL, *kubeconfig = NULL, *context = NULL;
-	const char *agent_ns = getenv("BPFMIRROR_AGENT_NAMESPACE");
+	const char *agent_ns = NULL;
 	struct target_spec spec;
 	struct target t = {0};
 	struct kube_client *c = NULL;
@@ -75,7 +75,7 @@ int cmd_resolve(int argc, char **argv)
 		kube_err_log(&err, "cannot connect to the cluster");
 		goto out;
 	}
-	if (target_resolve(c, &spec, ns, agent_ns && agent_ns[0] ? agent_ns : NULL, &t, &err)) {
+	if (target_resolve(c, &spec, ns, agent_ns, &t, &err)) {
 		kube_err_log(&err, "cannot resolve the target");
 		goto out;
 	}

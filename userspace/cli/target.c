@@ -825,7 +825,9 @@ int target_resolve(struct kube_client *c, const struct target_spec *spec, const 
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	if (!agent_ns)
+	if (!agent_ns || !agent_ns[0])
+		agent_ns = getenv("BPFMIRROR_AGENT_NAMESPACE");
+	if (!agent_ns || !agent_ns[0])
 		agent_ns = TARGET_AGENT_NAMESPACE;
 	ret = kube_get_object(c, k->group_version, ns, k->resource, spec->name, &obj, err);
 	if (ret == -ENOENT)

@@ -120,7 +120,8 @@ size_t target_edit_distance(const char *a, const char *b);
 
 /*
  * The whole resolution through the API: the workload, its pods, each pod's
- * node agent. NS is the namespace; AGENT_NS NULL means "bpfmirror".
+ * node agent. NS is the namespace; AGENT_NS NULL means
+ * $BPFMIRROR_AGENT_NAMESPACE, else "bpfmirror".
  */
 int target_resolve(struct kube_client *c, const struct target_spec *spec, const char *ns,
 		   const char *agent_ns, struct target *out, struct kube_err *err);
