@@ -352,6 +352,25 @@ START_TEST(precedence)
 }
 END_TEST
 
+START_TEST(repeated_list_flags_replace_file)
+{
+	ck_assert_int_eq(load("incoming:\n  ports: [80, 81]\nfs:\n  local: [/a]\n"), 0);
+	/* -p 81 -p 82: the first flag drops the file's list, the second appends. */
+	ck_assert_int_eq(config_append_option(&cfg, "incoming.ports", "81", &err), 0);
+	ck_assert_int_eq(cfg.incoming.ports.n, 1);
+	ck_assert_int_eq(cfg.incoming.ports.v[0], 81);
+	ck_assert_int_eq(config_append_option(&cfg, "incoming.ports", "82", &err), 0);
+	ck_assert_int_eq(cfg.incoming.ports.n, 2);
+	ck_assert_int_eq(config_append_option(&cfg, "incoming.ports", "82", &err), -EINVAL);
+	ck_assert_str_eq(err.msg, "incoming.ports: port 82 is listed twice");
+	/* Same for the defaults: a first env.exclude flag replaces ["PATH", "HOME"]. */
+	ck_assert_int_eq(config_append_option(&cfg, "env.exclude", "SECRET_*", &err), 0);
+	ck_assert_int_eq(cfg.env.exclude.n, 1);
+	/* Lists no flag touched keep the file's items. */
+	ck_assert_int_eq(cfg.fs.local.n, 1);
+}
+END_TEST
+
 START_TEST(option_errors)
 {
 	ck_assert_int_eq(config_set_option(&cfg, "incoming.mode", "mirorr", &err), -EINVAL);
@@ -488,6 +507,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, too_large);
 	tcase_add_test(tc, file_errors);
 	tcase_add_test(tc, precedence);
+	tcase_add_test(tc, repeated_list_flags_replace_file);
 	tcase_add_test(tc, option_errors);
 	tcase_add_test(tc, validate_filter_needs_steal);
 	tcase_add_test(tc, value_parsers);

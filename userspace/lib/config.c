@@ -505,8 +505,10 @@ static int set_or_append(struct bm_config *cfg, const char *key, const char *val
 	copy = strdup(value);
 	if (!copy)
 		return -ENOMEM;
-	if (!append)
+	/* Flags override the file: the first list flag drops the file's or default items. */
+	if (!append || !(cfg->flag_lists & (1u << (k - config_keys))))
 		config_clear_list(cfg, k);
+	cfg->flag_lists |= 1u << (k - config_keys);
 	rc = 0;
 	for (item = strtok_r(copy, ",", &save); item && !rc; item = strtok_r(NULL, ",", &save))
 		rc = config_append_item(cfg, k, item, err);

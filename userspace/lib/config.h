@@ -122,9 +122,10 @@ struct bm_config {
 		enum bm_agent_connect connect;
 	} agent;
 
-	/* Provenance, for messages: the file loaded last and where the filter was. */
+	/* Provenance: the file loaded last, where its filter was, lists set by flags. */
 	char *file;
 	struct bm_mark filter_mark;
+	uint32_t flag_lists; /* bit i: config key i was set by a flag (internal) */
 };
 
 /* A parsed target: "deployment/web/container/app" -> kind, name, container. */
@@ -156,8 +157,9 @@ int config_load_buffer(const char *name, const char *buf, size_t len, struct bm_
  *   config_set_option(cfg, "incoming.mode", "steal", err)
  *   config_set_option(cfg, "incoming.ports", "8080,9090", err)  replaces a list
  *   config_set_option(cfg, "env.override.LOG_LEVEL", "debug", err)
- * config_append_option() adds one item to a list key (or one override), so
- * repeated flags such as "-p 80 -p 81" can append. config_apply_assignment()
+ * config_append_option() adds items to a list key (or one override), so
+ * repeated flags such as "-p 80 -p 81" give [80, 81]: the first list flag
+ * replaces the file's (or default) list, later ones append to it. config_apply_assignment()
  * takes "KEY=VALUE" (a generic --set flag). Errors read "KEY: problem".
  * Setting "" on a string key (target, namespace, kubeconfig, context,
  * incoming.http_filter.header/path, agent.address) resets it to its default.
