@@ -135,6 +135,7 @@ static int configure(struct datapath *dp, const struct datapath_opts *o)
 		dp->skel->rodata->bm_cfg.flags |= BM_CFG_TUN_HANDOFF;
 		dp->skel->rodata->bm_cfg.handoff_ifindex = (__u32)dp->tun.ifindex;
 	}
+	dp->skel->rodata->bm_cfg.mirror_wakeup_bytes = o->mirror_batch_bytes;
 	err = bpf_map__set_max_entries(dp->skel->maps.bm_scratch, (__u32)dp->ncpus);
 	if (!err)
 		err = bpf_map__set_max_entries(dp->skel->maps.bm_events, ring);

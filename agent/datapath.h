@@ -56,15 +56,22 @@ enum datapath_handoff {
 
 struct datapath_opts {
 	enum datapath_handoff handoff;
-	const char *tun_name;	  /* inject (and tun handoff) device; NULL = "bpfm0" */
-	const char *tun_addr;	  /* its IPv4 address (/32); NULL = "169.254.239.1" (needed
-				   * for reverse-path filtering, see agent/tun.h) */
-	bool no_tun;		  /* no tun device (tests): datapath_inject -> -ENODEV */
-	bool force_clsact;	  /* skip tcx, attach with clsact (tests, old kernels) */
-	bool no_stale_cleanup;	  /* skip the startup scan for stale clsact filters */
-	uint32_t ring_bytes;	  /* ring buffer size, power of 2; 0 = 8 MiB */
-	uint32_t flow_table_size; /* LRU flow entries; 0 = 65536 */
+	const char *tun_name;	     /* inject (and tun handoff) device; NULL = "bpfm0" */
+	const char *tun_addr;	     /* its IPv4 address (/32); NULL = "169.254.239.1" (needed
+				      * for reverse-path filtering, see agent/tun.h) */
+	bool no_tun;		     /* no tun device (tests): datapath_inject -> -ENODEV */
+	bool force_clsact;	     /* skip tcx, attach with clsact (tests, old kernels) */
+	bool no_stale_cleanup;	     /* skip the startup scan for stale clsact filters */
+	uint32_t ring_bytes;	     /* ring buffer size, power of 2; 0 = 8 MiB */
+	uint32_t flow_table_size;    /* LRU flow entries; 0 = 65536 */
+	uint32_t mirror_batch_bytes; /* 0: a mirrored packet wakes the reader at once;
+				      * else mirrored packets wake it only when this many
+				      * bytes wait: the caller must then also call
+				      * datapath_poll() on a timer (DATAPATH_BATCH_POLL_MS) */
 };
+
+/* Poll period the caller should use with mirror_batch_bytes (latency bound). */
+#define DATAPATH_BATCH_POLL_MS 2
 
 #define DATAPATH_OPTS_DEFAULT                                                                      \
 	{                                                                                          \

@@ -62,8 +62,12 @@ enum bm_dir {
 
 /* Read-only configuration, set in .rodata before the object is loaded. */
 struct bm_config {
-	__u32 flags;	       /* host, BM_CFG_* */
-	__u32 handoff_ifindex; /* host, tun device for BM_CFG_TUN_HANDOFF */
+	__u32 flags;		   /* host, BM_CFG_* */
+	__u32 handoff_ifindex;	   /* host, tun device for BM_CFG_TUN_HANDOFF */
+	__u32 mirror_wakeup_bytes; /* host; 0: every record may wake the reader; else
+				    * mirrored records wake it only once this many
+				    * bytes wait (the reader polls on a timer too) */
+	__u32 pad;		   /* zero */
 };
 
 /*
@@ -150,7 +154,7 @@ struct bm_pkt_hdr {
 };
 
 #if !defined(__bpf__) && !defined(__BPF__)
-_Static_assert(sizeof(struct bm_config) == 8, "bm_config ABI");
+_Static_assert(sizeof(struct bm_config) == 16, "bm_config ABI");
 _Static_assert(sizeof(struct bm_addr_key) == 20, "bm_addr_key ABI");
 _Static_assert(sizeof(struct bm_port_key) == 20, "bm_port_key ABI");
 _Static_assert(sizeof(struct bm_sub) == 24, "bm_sub ABI");

@@ -9,6 +9,24 @@
 
 const volatile struct bm_config bm_cfg = {};
 
+/*
+ * Ring-buffer wakeup policy. By default libbpf's adaptive mode wakes the
+ * reader whenever it has caught up, i.e. about once per packet at moderate
+ * rates. With mirror_wakeup_bytes set, mirror copies accumulate until that
+ * many bytes wait, and steal/return records (someone waits for them) force
+ * a wakeup so they never sit behind unannounced mirror records.
+ */
+static __always_inline __u64 bm_rb_flags(__u8 reason)
+{
+	if (!bm_cfg.mirror_wakeup_bytes)
+		return 0;
+	if (reason != BM_R_MIRRORED)
+		return BPF_RB_FORCE_WAKEUP;
+	if (bpf_ringbuf_query(&bm_events, BPF_RB_AVAIL_DATA) >= bm_cfg.mirror_wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
 /* Copies the packet from its IP header into one ring-buffer record.
  * Returns 0 or a negative value when the record could not be written. */
 static __always_inline int bm_ringbuf_copy(struct __sk_buff *skb, const struct bm_pkt *p,
@@ -47,7 +65,7 @@ static __always_inline int bm_ringbuf_copy(struct __sk_buff *skb, const struct b
 	s->hdr.gso_size = skb->gso_size;
 	s->hdr.gso_segs = skb->gso_segs;
 	s->hdr.pad = 0;
-	return bpf_ringbuf_output(&bm_events, s, sizeof(s->hdr) + len, 0);
+	return bpf_ringbuf_output(&bm_events, s, sizeof(s->hdr) + len, bm_rb_flags(reason));
 }
 
 /* Mirror: copy to the agent, original continues. */
