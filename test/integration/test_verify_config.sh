@@ -63,7 +63,7 @@ expect_error unknown 'incoming:\n  prots: [80]\n' "2:3: incoming.prots: unknown 
 	"did you mean 'ports'?"
 expect_error port 'incoming:\n  ports: [8080, 70000]\n' '2:17: incoming.ports[1]: port out of range'
 expect_error type 'incoming:\n  ports: 8080\n' '2:10: incoming.ports: expected a list'
-expect_error dup 'target: pod/a\nnamespace: x\ntarget: pod/b\n' "3:1: duplicate key 'target'"
+expect_error dup 'target: pod/a\nnamespace: x\ntarget: pod/b\n' "3:1: target: duplicate key (first at line 1"
 expect_error syntax 'incoming:\n  mode: steal\n   ports: [1]\n' '3:' 'YAML syntax error'
 expect_error empty '' '1:1: the file is empty'
 expect_error regex 'incoming:\n  mode: steal\n  http_filter:\n    header: "X-Dev: (alice"\n' \

@@ -217,10 +217,13 @@ static int check_key(struct loader *ld, const yaml_node_t *map, const yaml_node_
 		return rc;
 	for (const yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
 		const yaml_node_t *e = yaml_document_get_node(ld->doc, q->key);
+		char path[224];
 
-		if (strcmp((const char *)e->data.scalar.value, name) == 0)
-			return fail(ld, k, prefix, "duplicate key '%.64s' (first at line %zu)",
-				    name, e->start_mark.line + 1);
+		if (strcmp((const char *)e->data.scalar.value, name) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s%s%.64s", prefix, *prefix ? "." : "", name);
+		return fail(ld, k, path, "duplicate key (first at line %zu, column %zu)",
+			    e->start_mark.line + 1, e->start_mark.column + 1);
 	}
 	return 0;
 }
