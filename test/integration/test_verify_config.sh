@@ -97,6 +97,10 @@ if python3 -c 'import jsonschema, yaml' 2>/dev/null; then
 	printf 'env:\n  override: {A: [1]}\n' >"$tmp/schema-bad-env.yaml"
 	printf 'fs:\n  read_only: [etc]\n' >"$tmp/schema-bad-fs.yaml"
 	printf 'target: job/x\n' >"$tmp/schema-bad-target.yaml"
+	printf 'agent:\n  address: "a:65536"\n' >"$tmp/schema-bad-address.yaml"
+	printf 'namespace: Team-A\n' >"$tmp/schema-bad-namespace.yaml"
+	printf 'env:\n  override: {"A=B": x}\n' >"$tmp/schema-bad-envname.yaml"
+	printf 'incoming:\n  ports: [80, 80]\n' >"$tmp/schema-bad-dupport.yaml"
 	printf 'outgoing:\n  local: [{address: db}]\n' >"$tmp/schema-bad-required.yaml"
 	if python3 - "$tmp" <<'EOF'; then ok; else bad "schema check (see above)"; fi
 import glob, json, subprocess, sys
