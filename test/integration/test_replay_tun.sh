@@ -3,7 +3,7 @@
 # In a fresh network namespace a tun holds the "pod IP" 10.244.0.5 and routes a fake client
 # range to it; a listener on 10.244.0.5:8080 records what it receives and from whom; the driver
 # feeds copies of a client's packets (handshake, keep-alive requests cut into reordered,
-# duplicated and late segments, a large body, FIN) through the replayer. Pass when the listener
+# duplicated and late segments, a large body, a reader that stalls, FIN) through the replayer. Pass when the listener
 # got exactly the client's bytes from the client's own address and port.
 # Exit 0 pass, 77 skip (not root, no tun, no python3), anything else fail.
 set -u
@@ -71,6 +71,8 @@ while time.time() < deadline:
     except socket.timeout:
         continue
     c.settimeout(20)
+    if peer[1] == 51235:
+        time.sleep(2)  # a process stopped at a breakpoint: the window closes
     name = "%s/%s_%d" % (out, peer[0], peer[1])
     with open(name + ".peer", "w") as f:
         f.write("%s:%d\n" % peer)
@@ -112,9 +114,13 @@ printf 'POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n' >"$
 nsx "$DRIVER" "$TUN" 10.1.3.9:51234 "$POD:$PORT" "$TMP/post" "$TMP/body" ||
 	fail "driver, connection 2"
 
+# Connection 3: the same upload to a listener that stops reading for 2 s (zero window).
+nsx "$DRIVER" "$TUN" 10.1.3.9:51235 "$POD:$PORT" "$TMP/post" "$TMP/body" ||
+	fail "driver, connection 3 (slow reader)"
+
 # Give the listener a moment to write its files after the close.
 i=0
-while [ ! -e "$TMP/10.1.3.9_51234.data" ]; do
+while [ ! -e "$TMP/10.1.3.9_51235.data" ]; do
 	i=$((i + 1))
 	[ $i -gt 50 ] && fail "listener wrote nothing for connection 2"
 	sleep 0.1
@@ -128,5 +134,6 @@ cat "$TMP/post" "$TMP/body" >"$TMP/want2"
 	fail "connection 2: listener saw the wrong peer"
 cmp -s "$TMP/want1" "$TMP/10.1.0.7_40001.data" || fail "connection 1: bytes differ"
 cmp -s "$TMP/want2" "$TMP/10.1.3.9_51234.data" || fail "connection 2: bytes differ"
-echo "ok: the local kernel accepted both replayed streams byte for byte, client addresses kept"
+cmp -s "$TMP/want2" "$TMP/10.1.3.9_51235.data" || fail "connection 3: bytes differ"
+echo "ok: the local kernel accepted all three replayed streams byte for byte, client addresses kept"
 exit 0

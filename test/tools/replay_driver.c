@@ -81,7 +81,7 @@ static void pump(struct driver *d, int ms)
 		struct pollfd p = {.fd = d->fd, .events = POLLIN};
 		ssize_t n;
 
-		poll(&p, 1, 5);
+		poll(&p, 1, ms > 0 ? 5 : 0);
 		while ((n = read(d->fd, buf, sizeof(buf))) > 0)
 			replay_from_local(d->r, buf, (size_t)n, now_ms());
 		replay_tick(d->r, now_ms());

@@ -580,6 +580,17 @@ START_TEST(fin_before_data_complete)
 }
 END_TEST
 
+START_TEST(nothing_after_fin)
+{
+	handshake();
+	client(PKT_TCP_FIN, 1000, NULL, 0);
+	data(500, 1000); /* claims bytes past the FIN */
+	data(0, 500);
+	assert_app_has(1000);
+	ck_assert(F.got_fin);
+}
+END_TEST
+
 START_TEST(local_closes_first)
 {
 	handshake();
@@ -833,6 +844,7 @@ static Suite *replay_suite(void)
 	tcase_add_test(tc, local_drop_retransmitted);
 	tcase_add_test(tc, local_stops_answering);
 	tcase_add_test(tc, fin_before_data_complete);
+	tcase_add_test(tc, nothing_after_fin);
 	tcase_add_test(tc, local_closes_first);
 	tcase_add_test(tc, client_rst_mid_stream);
 	tcase_add_test(tc, rst_needs_challenge_ack);

@@ -65,6 +65,7 @@ struct conn {
 	uint32_t gap_contig; /* contig_end when gap_since was set */
 	uint32_t dupacks;
 	uint32_t rst_left;
+	bool heard; /* the local stack sent something since the timer last fired */
 };
 
 struct replay {
@@ -306,6 +307,8 @@ static void try_send(struct replay *r, struct conn *c, uint64_t now, bool *sent)
 		return;
 	wnd_end = c->snd_una + c->snd_wnd;
 	end = c->buf.contig_end;
+	if (c->fin_rcvd && pkt_seq_lt(c->fin_seq, end))
+		end = c->fin_seq; /* nothing goes past the client's FIN */
 	while (pkt_seq_lt(c->snd_nxt, end) && pkt_seq_lt(c->snd_nxt, wnd_end)) {
 		size_t n = end - c->snd_nxt, room = wnd_end - c->snd_nxt;
 
@@ -618,6 +621,7 @@ int replay_from_local(struct replay *r, const void *pkt, size_t len, uint64_t no
 		return 0;
 	}
 	c->last_active = now;
+	c->heard = true;
 	if (tcp.flags & PKT_TCP_RST) {
 		if (c->st == CS_SYN_SENT) {
 			r->st.conns_refused++;
@@ -680,6 +684,9 @@ static void conn_timer(struct replay *r, struct conn *c, uint64_t now)
 		return;
 	}
 	c->deadline = 0;
+	if (c->heard)
+		c->retries = 0; /* alive but dropping (a full receive queue): no reason to reset */
+	c->heard = false;
 	if (c->snd_una != c->snd_nxt) {
 		if (++c->retries > r->o.max_retrans) {
 			uint64_t lost = c->buf.bytes;
