@@ -25,6 +25,9 @@
 #define KUBE_EXEC_TIMEOUT_MS  (120 * 1000)
 #define KUBE_EXEC_MAX_OUTPUT  (1u << 20)
 #define KUBE_EXEC_DEFAULT_API "client.authentication.k8s.io/v1beta1"
+/* Lists are read in pages, as kubectl does, and bounded in total. */
+#define KUBE_LIST_PAGE	    500u
+#define KUBE_LIST_MAX_PAGES 200u
 
 struct kube_client {
 	CURL *curl;
@@ -865,11 +868,31 @@ out:
 	return ret;
 }
 
+/* Appends the items of PAGE to the items array of ALL. */
+static int merge_items(json_object *all, json_object *page)
+{
+	json_object *dst = kj_get(all, "items");
+	size_t n = kj_len(page, "items");
+
+	if (!dst || !json_object_is_type(dst, json_type_array))
+		return -EBADMSG;
+	for (size_t i = 0; i < n; i++) {
+		json_object *it = kj_idx(page, "items", i);
+
+		if (json_object_array_add(dst, json_object_get(it)) < 0) {
+			json_object_put(it);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
 int kube_list(struct kube_client *c, const char *group_version, const char *ns,
 	      const char *resource, const char *label_selector, const char *field_selector,
 	      json_object **out, struct kube_err *err)
 {
-	char *base = NULL, *path = NULL, *el = NULL, *ef = NULL;
+	char *base = NULL, *path = NULL, *el = NULL, *ef = NULL, *econt = NULL;
+	json_object *page = NULL;
 	int ret;
 
 	*out = NULL;
@@ -881,21 +904,54 @@ int kube_list(struct kube_client *c, const char *group_version, const char *ns,
 		goto out;
 	if (field_selector && !(ef = curl_easy_escape(c->curl, field_selector, 0)))
 		goto out;
-	if (asprintf(&path, "%s%s%s%s%s%s", base, el || ef ? "?" : "", el ? "labelSelector=" : "",
-		     el ? el : "", el && ef ? "&" : "", ef ? "fieldSelector=" : "") < 0) {
-		path = NULL;
-		goto out;
-	}
-	if (ef) {
-		char *full;
+	/* Pages of KUBE_LIST_PAGE items, joined into the first page's list. */
+	for (unsigned pages = 0; pages < KUBE_LIST_MAX_PAGES; pages++) {
+		const char *cont;
+		bool more;
 
-		if (asprintf(&full, "%s%s", path, ef) < 0)
+		if (asprintf(&path, "%s?limit=%u%s%s%s%s%s%s", base, KUBE_LIST_PAGE,
+			     el ? "&labelSelector=" : "", el ? el : "", ef ? "&fieldSelector=" : "",
+			     ef ? ef : "", econt ? "&continue=" : "", econt ? econt : "") < 0) {
+			path = NULL;
+			ret = -ENOMEM;
 			goto out;
+		}
+		ret = kube_get(c, path, &page, err);
 		free(path);
-		path = full;
+		path = NULL;
+		if (ret)
+			goto out;
+		if (!*out) {
+			*out = page;
+		} else {
+			ret = merge_items(*out, page);
+			if (ret) {
+				kube_err_set(err, "a page of %s has no item list", resource);
+				goto out;
+			}
+		}
+		cont = kj_str(page, "metadata.continue");
+		more = cont && cont[0];
+		curl_free(econt);
+		econt = more ? curl_easy_escape(c->curl, cont, 0) : NULL;
+		if (page != *out)
+			json_object_put(page);
+		page = NULL;
+		if (!more || !econt) {
+			ret = more ? -ENOMEM : 0;
+			goto out;
+		}
 	}
-	ret = kube_get(c, path, out, err);
+	ret = -EFBIG;
+	kube_err_set(err, "listing %s took more than %u pages", resource, KUBE_LIST_MAX_PAGES);
 out:
+	if (page != *out)
+		json_object_put(page);
+	if (ret) {
+		json_object_put(*out);
+		*out = NULL;
+	}
+	curl_free(econt);
 	free(path);
 	curl_free(ef);
 	curl_free(el);
