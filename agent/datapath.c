@@ -12,6 +12,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 #define DEFAULT_RING_BYTES (8u << 20)
 #define DEFAULT_FLOWS	   65536u
@@ -28,6 +31,8 @@ struct pod_link {
 struct datapath {
 	struct tc_pod *skel;
 	struct ring_buffer *rb;
+	int epfd;    /* datapath_fd(): ring buffer + batch timer */
+	int timerfd; /* batch drain timer, -1 when batching is off */
 	struct tun_dev tun;
 	bool has_tun;
 	bool force_clsact;
@@ -144,6 +149,43 @@ static int configure(struct datapath *dp, const struct datapath_opts *o)
 	return err;
 }
 
+/* One fd for the caller's event loop: the ring buffer and, when mirror
+ * wakeups are batched, the timer that bounds how long copies may wait. */
+static int setup_poll_fds(struct datapath *dp, bool batch)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+
+	dp->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (dp->epfd < 0)
+		return -errno;
+	if (epoll_ctl(dp->epfd, EPOLL_CTL_ADD, ring_buffer__epoll_fd(dp->rb), &ev))
+		return -errno;
+	if (!batch)
+		return 0;
+	dp->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (dp->timerfd < 0)
+		return -errno;
+	if (epoll_ctl(dp->epfd, EPOLL_CTL_ADD, dp->timerfd, &ev))
+		return -errno;
+	return 0;
+}
+
+/* After a non-empty drain more copies may arrive without a wakeup: drain
+ * again in DATAPATH_BATCH_POLL_MS. After an empty drain the next copy
+ * finds the ring empty and wakes the reader itself. */
+static void batch_timer(struct datapath *dp, int drained)
+{
+	struct itimerspec its = {.it_value.tv_nsec = DATAPATH_BATCH_POLL_MS * 1000000L};
+	uint64_t ticks;
+
+	if (dp->timerfd < 0)
+		return;
+	if (read(dp->timerfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+		log_debug("datapath: timerfd: %s", strerror(errno));
+	if (drained > 0)
+		timerfd_settime(dp->timerfd, 0, &its, NULL);
+}
+
 struct datapath *datapath_open(const struct datapath_opts *o)
 {
 	struct datapath_opts defaults = DATAPATH_OPTS_DEFAULT;
@@ -158,6 +200,8 @@ struct datapath *datapath_open(const struct datapath_opts *o)
 		return NULL;
 	}
 	dp->tun.fd = -1;
+	dp->epfd = -1;
+	dp->timerfd = -1;
 	dp->handoff = o->handoff;
 	dp->force_clsact = o->force_clsact;
 	dp->ncpus = libbpf_num_possible_cpus();
@@ -197,6 +241,9 @@ struct datapath *datapath_open(const struct datapath_opts *o)
 			err = -errno;
 			goto err_skel;
 		}
+		err = setup_poll_fds(dp, o->mirror_batch_bytes != 0);
+		if (err)
+			goto err_skel;
 	} else {
 		dp->tunbuf = malloc(TUN_BUF_SIZE + sizeof(struct bm_pkt_hdr));
 		if (!dp->tunbuf) {
@@ -211,6 +258,11 @@ struct datapath *datapath_open(const struct datapath_opts *o)
 	}
 	return dp;
 err_skel:
+	if (dp->timerfd >= 0)
+		close(dp->timerfd);
+	if (dp->epfd >= 0)
+		close(dp->epfd);
+	ring_buffer__free(dp->rb);
 	tc_pod__destroy(dp->skel);
 err_tun:
 	if (dp->has_tun)
@@ -230,6 +282,10 @@ void datapath_close(struct datapath *dp)
 		tcx_detach(&dp->pods[i].from_pod);
 	}
 	free(dp->pods);
+	if (dp->timerfd >= 0)
+		close(dp->timerfd);
+	if (dp->epfd >= 0)
+		close(dp->epfd);
 	ring_buffer__free(dp->rb);
 	tc_pod__destroy(dp->skel);
 	if (dp->has_tun)
@@ -336,7 +392,7 @@ int datapath_fd(const struct datapath *dp)
 {
 	if (dp->handoff == DATAPATH_HANDOFF_TUN)
 		return dp->tun.fd;
-	return ring_buffer__epoll_fd(dp->rb);
+	return dp->epfd;
 }
 
 static int poll_tun(struct datapath *dp, datapath_pkt_cb cb, void *ctx)
@@ -379,6 +435,7 @@ int datapath_poll(struct datapath *dp, datapath_pkt_cb cb, void *ctx)
 	n = ring_buffer__consume(dp->rb);
 	dp->cb = NULL;
 	dp->cb_ctx = NULL;
+	batch_timer(dp, n);
 	return n;
 }
 

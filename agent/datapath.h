@@ -64,13 +64,15 @@ struct datapath_opts {
 	bool no_stale_cleanup;	     /* skip the startup scan for stale clsact filters */
 	uint32_t ring_bytes;	     /* ring buffer size, power of 2; 0 = 8 MiB */
 	uint32_t flow_table_size;    /* LRU flow entries; 0 = 65536 */
-	uint32_t mirror_batch_bytes; /* 0: a mirrored packet wakes the reader at once;
-				      * else mirrored packets wake it only when this many
-				      * bytes wait: the caller must then also call
-				      * datapath_poll() on a timer (DATAPATH_BATCH_POLL_MS) */
+	uint32_t mirror_batch_bytes; /* 0: every copy may wake the reader (libbpf's
+				      * adaptive mode: ~1 wakeup per packet); else a mirror
+				      * copy wakes it only when the ring was empty or this
+				      * many bytes wait, and datapath_fd() also fires on an
+				      * internal DATAPATH_BATCH_POLL_MS timer: transparent
+				      * to the caller, steal/return copies always wake */
 };
 
-/* Poll period the caller should use with mirror_batch_bytes (latency bound). */
+/* Longest a mirror copy waits in the ring with mirror_batch_bytes set. */
 #define DATAPATH_BATCH_POLL_MS 2
 
 #define DATAPATH_OPTS_DEFAULT                                                                      \

@@ -53,7 +53,7 @@ int main(int argc, char **argv)
 	struct pollfd pfd;
 	struct rusage ru;
 	double deadline;
-	int ifindex, n, rc = 1, timeout_ms = 100;
+	int ifindex, n, rc = 1;
 
 	if (argc != 6) {
 		fprintf(stderr, "usage: %s ringbuf|batch|tun DEV POD_IP PORT MAX_SECONDS\n",
@@ -61,11 +61,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	o.handoff = strcmp(argv[1], "tun") == 0 ? DATAPATH_HANDOFF_TUN : DATAPATH_HANDOFF_RINGBUF;
-	/* "batch": ring buffer, mirror copies wake the reader per 64 KiB or timer. */
-	if (strcmp(argv[1], "batch") == 0) {
-		o.mirror_batch_bytes = 64 << 10;
-		timeout_ms = DATAPATH_BATCH_POLL_MS;
-	}
+	/* "ringbuf": a wakeup per copy; "batch" (the default): per 64 KiB or timer. */
+	if (strcmp(argv[1], "batch") != 0)
+		o.mirror_batch_bytes = 0;
 	ifindex = (int)if_nametoindex(argv[2]);
 	if (!ifindex || datapath_ip_parse(argv[3], &pod)) {
 		fprintf(stderr, "consumer: bad device or address\n");
@@ -88,7 +86,7 @@ int main(int argc, char **argv)
 	/* Bounded: exits after MAX_SECONDS even if nobody signals it. */
 	deadline = now_s() + atof(argv[5]);
 	while (!stop && now_s() < deadline) {
-		if (poll(&pfd, 1, timeout_ms) < 0 && errno != EINTR)
+		if (poll(&pfd, 1, 100) < 0 && errno != EINTR)
 			goto out;
 		n = datapath_poll(dp, on_pkt, &c);
 		if (n < 0 && n != -EINTR)

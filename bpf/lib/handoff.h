@@ -12,17 +12,23 @@ const volatile struct bm_config bm_cfg = {};
 /*
  * Ring-buffer wakeup policy. By default libbpf's adaptive mode wakes the
  * reader whenever it has caught up, i.e. about once per packet at moderate
- * rates. With mirror_wakeup_bytes set, mirror copies accumulate until that
- * many bytes wait, and steal/return records (someone waits for them) force
- * a wakeup so they never sit behind unannounced mirror records.
+ * rates (measured: worse than a tun, see docs/design-datapath.md). With
+ * mirror_wakeup_bytes set, a mirror copy wakes the reader only when the ring
+ * was empty (first packet after a quiet time) or this many bytes wait; in
+ * between, the reader drains on a short timer it arms after every non-empty
+ * drain (datapath.c). Steal/return records always wake it: someone waits
+ * for them, and they must not sit behind unannounced mirror records.
  */
 static __always_inline __u64 bm_rb_flags(__u8 reason)
 {
+	__u64 avail;
+
 	if (!bm_cfg.mirror_wakeup_bytes)
 		return 0;
 	if (reason != BM_R_MIRRORED)
 		return BPF_RB_FORCE_WAKEUP;
-	if (bpf_ringbuf_query(&bm_events, BPF_RB_AVAIL_DATA) >= bm_cfg.mirror_wakeup_bytes)
+	avail = bpf_ringbuf_query(&bm_events, BPF_RB_AVAIL_DATA);
+	if (avail == 0 || avail >= bm_cfg.mirror_wakeup_bytes)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
 }

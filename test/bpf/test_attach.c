@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -99,12 +100,23 @@ static void mirror_roundtrip(bool clsact)
 	send_frame(&f, PG_SYN, 0);
 	send_frame(&f, PG_ACK, 0);
 	send_frame(&f, PG_ACK | PG_PSH, 200);
+	/* Waiting on datapath_fd() must be enough (wakeups / batch timer). */
 	got = 0;
-	for (int i = 0; i < 20 && got < 2; i++) {
+	for (int i = 0; i < 10 && got < 2; i++) {
+		struct pollfd pfd = {.fd = datapath_fd(dp), .events = POLLIN};
+
+		ck_assert_int_eq(poll(&pfd, 1, 100), 1);
 		ck_assert_int_ge(datapath_poll(dp, count_pkt, NULL), 0);
-		usleep(10000);
 	}
 	ck_assert_int_eq(got, 2);
+	send_frame(&f, PG_ACK | PG_PSH, 100);
+	for (int i = 0; i < 10 && got < 3; i++) {
+		struct pollfd pfd = {.fd = datapath_fd(dp), .events = POLLIN};
+
+		ck_assert_int_eq(poll(&pfd, 1, 100), 1);
+		ck_assert_int_ge(datapath_poll(dp, count_pkt, NULL), 0);
+	}
+	ck_assert_int_eq(got, 3);
 	/* Refcounted: the first release keeps the programs. */
 	ck_assert_int_eq(datapath_release_pod(dp, ifindex), 0);
 	ck_assert(attached());
