@@ -327,7 +327,7 @@ int cmd_attach(int argc, char **argv)
 		goto out;
 	}
 	log_info("resolving %s in namespace %s (%s)", cfg.target, ns, kube_client_server(kc));
-	if (target_resolve(kc, &spec, ns, TARGET_AGENT_NAMESPACE, &t, &kerr)) {
+	if (target_resolve(kc, &spec, ns, NULL, &t, &kerr)) {
 		kube_err_log(&kerr, "cannot resolve the target");
 		goto out;
 	}
