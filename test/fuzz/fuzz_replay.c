@@ -22,7 +22,7 @@
 #define LISN  0x7ffffff0u
 #define QMAX  64
 #define MTU   1500
-#define TOTAL (48 * 1024)
+#define TOTAL (24 * 1024)
 
 struct fz {
 	struct replay *r;
@@ -141,7 +141,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				.mtu = MTU,
 				.mem_total = TOTAL,
 				.mem_conn = 16 * 1024,
-				.max_conns = 6,
+				.max_conns = 3,
 				.rto_ms = 10,
 				.rto_max_ms = 80,
 				.max_retrans = 4,
