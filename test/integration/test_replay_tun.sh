@@ -20,6 +20,7 @@ PORT=8080
 TMP=$(mktemp -d /tmp/bpfm-replay.XXXXXX) || exit 1
 LPID=""
 
+# shellcheck disable=SC2317 # called through trap
 cleanup() {
 	[ -n "$LPID" ] && kill "$LPID" 2>/dev/null && wait "$LPID" 2>/dev/null
 	ip netns del "$NS" 2>/dev/null
