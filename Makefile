@@ -223,5 +223,6 @@ clean: ## remove build/
 	rm -rf $(BUILD)
 
 -include test/cluster/apps.mk
+-include test/tools/tools.mk
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
