@@ -20,6 +20,8 @@
 #define DEFAULT_FLOWS	   65536u
 #define TUN_READ_BUDGET	   256
 #define TUN_BUF_SIZE	   65536
+#define BATCH_IDLE_POLLS   50  /* empty 2 ms drains before going back to sleep */
+#define BATCH_SLOW_POLL_MS 100 /* safety drain period while sleeping */
 
 struct pod_link {
 	int ifindex;
@@ -31,8 +33,10 @@ struct pod_link {
 struct datapath {
 	struct tc_pod *skel;
 	struct ring_buffer *rb;
-	int epfd;    /* datapath_fd(): ring buffer + batch timer */
-	int timerfd; /* batch drain timer, -1 when batching is off */
+	int epfd;	/* datapath_fd(): ring buffer + batch timer */
+	int timerfd;	/* batch drain timer, -1 when batching is off */
+	bool polling;	/* mirrors bss->bm_reader_polling */
+	int idle_polls; /* consecutive empty drains while polling */
 	struct tun_dev tun;
 	bool has_tun;
 	bool force_clsact;
@@ -149,6 +153,39 @@ static int configure(struct datapath *dp, const struct datapath_opts *o)
 	return err;
 }
 
+/* Switches between "polling" (traffic flows: drain every
+ * DATAPATH_BATCH_POLL_MS, mirror copies do not wake us) and "sleeping" (every
+ * copy wakes us). The slow timer while sleeping bounds the delay of a copy
+ * that raced with the switch (written as "polling", after the last drain). */
+static void set_polling(struct datapath *dp, bool on)
+{
+	long ns = on ? DATAPATH_BATCH_POLL_MS * 1000000L : BATCH_SLOW_POLL_MS * 1000000L;
+	struct itimerspec its = {.it_value.tv_nsec = ns, .it_interval.tv_nsec = ns};
+
+	dp->polling = on;
+	dp->idle_polls = 0;
+	__atomic_store_n(&dp->skel->bss->bm_reader_polling, on ? 1u : 0u, __ATOMIC_SEQ_CST);
+	if (timerfd_settime(dp->timerfd, 0, &its, NULL))
+		log_warn("datapath: timerfd: %s", strerror(errno));
+}
+
+static void batch_timer(struct datapath *dp, int drained)
+{
+	uint64_t ticks;
+
+	if (dp->timerfd < 0)
+		return;
+	if (read(dp->timerfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+		log_debug("datapath: timerfd: %s", strerror(errno));
+	if (drained > 0) {
+		dp->idle_polls = 0;
+		if (!dp->polling)
+			set_polling(dp, true);
+	} else if (dp->polling && ++dp->idle_polls >= BATCH_IDLE_POLLS) {
+		set_polling(dp, false);
+	}
+}
+
 /* One fd for the caller's event loop: the ring buffer and, when mirror
  * wakeups are batched, the timer that bounds how long copies may wait. */
 static int setup_poll_fds(struct datapath *dp, bool batch)
@@ -167,23 +204,8 @@ static int setup_poll_fds(struct datapath *dp, bool batch)
 		return -errno;
 	if (epoll_ctl(dp->epfd, EPOLL_CTL_ADD, dp->timerfd, &ev))
 		return -errno;
+	set_polling(dp, false);
 	return 0;
-}
-
-/* After a non-empty drain more copies may arrive without a wakeup: drain
- * again in DATAPATH_BATCH_POLL_MS. After an empty drain the next copy
- * finds the ring empty and wakes the reader itself. */
-static void batch_timer(struct datapath *dp, int drained)
-{
-	struct itimerspec its = {.it_value.tv_nsec = DATAPATH_BATCH_POLL_MS * 1000000L};
-	uint64_t ticks;
-
-	if (dp->timerfd < 0)
-		return;
-	if (read(dp->timerfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
-		log_debug("datapath: timerfd: %s", strerror(errno));
-	if (drained > 0)
-		timerfd_settime(dp->timerfd, 0, &its, NULL);
 }
 
 struct datapath *datapath_open(const struct datapath_opts *o)

@@ -25,6 +25,15 @@ for t in wrk nginx ip; do
 	command -v $t >/dev/null || { echo "handoff bench: $t missing" >&2; exit 77; }
 done
 
+# Another run (or a crashed one) owns the names: do not touch its namespaces.
+for ns in $NS_C $NS_N $NS_S; do
+	if ip netns list | grep -qw "$ns"; then
+		echo "handoff bench: namespace $ns exists (another run?); remove it first" >&2
+		rm -rf "$TMP"
+		exit 1
+	fi
+done
+
 cleanup() {
 	set +e
 	[ -f "$TMP/nginx.pid" ] && kill "$(cat "$TMP/nginx.pid")" 2>/dev/null

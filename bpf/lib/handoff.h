@@ -10,25 +10,26 @@
 const volatile struct bm_config bm_cfg = {};
 
 /*
+ * Set by the agent (mmapped .bss): 1 while it drains the ring on a 2 ms
+ * timer anyway (traffic is flowing), 0 when it sleeps until woken.
+ */
+volatile __u32 bm_reader_polling = 0;
+
+/*
  * Ring-buffer wakeup policy. By default libbpf's adaptive mode wakes the
  * reader whenever it has caught up, i.e. about once per packet at moderate
- * rates (measured: worse than a tun, see docs/design-datapath.md). With
- * mirror_wakeup_bytes set, a mirror copy wakes the reader only when the ring
- * was empty (first packet after a quiet time) or this many bytes wait; in
- * between, the reader drains on a short timer it arms after every non-empty
- * drain (datapath.c). Steal/return records always wake it: someone waits
- * for them, and they must not sit behind unannounced mirror records.
+ * rates (measured: no better than a tun, see docs/design-datapath.md). With
+ * mirror_wakeup_bytes set, a mirror copy wakes the reader only if it is not
+ * polling on its timer or this many bytes wait. Steal/return records always
+ * wake it: someone waits for them.
  */
 static __always_inline __u64 bm_rb_flags(__u8 reason)
 {
-	__u64 avail;
-
 	if (!bm_cfg.mirror_wakeup_bytes)
 		return 0;
-	if (reason != BM_R_MIRRORED)
+	if (reason != BM_R_MIRRORED || !bm_reader_polling)
 		return BPF_RB_FORCE_WAKEUP;
-	avail = bpf_ringbuf_query(&bm_events, BPF_RB_AVAIL_DATA);
-	if (avail == 0 || avail >= bm_cfg.mirror_wakeup_bytes)
+	if (bpf_ringbuf_query(&bm_events, BPF_RB_AVAIL_DATA) >= bm_cfg.mirror_wakeup_bytes)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
 }
