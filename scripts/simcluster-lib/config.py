@@ -38,7 +38,8 @@ CLUSTER_DOMAIN = "cluster.local"
 API_LISTEN = "127.0.0.1:6443"
 APISERVER = os.path.join(REPO, "scripts", "simcluster-apiserver.py")
 AGENT = os.path.join(REPO, "build", "bpfmirror-agent")
-AGENT_PORT = 7443
+AGENT_PORT = 47100  # the chart's control port
+AGENT_MANIFEST = os.path.join(REPO, "test", "cluster", "agent", "bpfmirror-agent.yaml")
 
 CGROUP_ROOT = "/sys/fs/cgroup/unified"  # cgroup v2 (hybrid layout on our machines)
 KUBEPODS = "kubepods.slice"

@@ -55,7 +55,7 @@ fi
 t1=$(date +%s)
 ok "up in $((t1 - t0))s: $(tail -1 "$T/up.log")"
 check "up takes under 20 s" [ $((t1 - t0)) -lt 20 ]
-check "state has 4 ready pods" [ "$(q '[.pods[] | select(.ready)] | length')" = 4 ]
+check "state has the 4 demo pods ready" [ "$(q '[.pods[] | select(.namespace == "default" and .ready)] | length')" = 4 ]
 check "node facts" [ "$(q '.node.name + " " + .node.internalIP + " " + .node.podCIDR')" = "sim-node-1 169.254.123.2 10.244.0.0/24" ]
 check "pods are named like a ReplicaSet's" \
 	sh -c "jq -r '.pods[].name' '$STATE' | grep -Eq '^ip-visit-counter-[bcdfghjklmnpqrstvwxz2456789]{6,10}-[bcdfghjklmnpqrstvwxz2456789]{5}$'"
@@ -106,6 +106,7 @@ check "env from ConfigMap and Service links" sh -c "$SC exec ip-visit-counter --
 
 # ---- cgroups, probes ----------------------------------------------------------
 n=0
+total=$(q '[.pods[].containers[]] | length')
 for row in $(q '.pods[].containers[] | "\(.pid),\(.id),\(.cgroup)"'); do
 	pid=${row%%,*}
 	rest=${row#*,}
@@ -113,11 +114,11 @@ for row in $(q '.pods[].containers[] | "\(.pid),\(.id),\(.cgroup)"'); do
 	cg=${rest#*,}
 	if grep -q "cri-containerd-$id.scope" "/proc/$pid/cgroup" &&
 		grep -qx "$pid" "/sys/fs/cgroup/unified$cg/cgroup.procs" &&
-		echo "$cg" | grep -q "^/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod.*\.slice/cri-containerd-$id.scope$"; then
+		echo "$cg" | grep -Eq "^/kubepods.slice/(kubepods-(besteffort|burstable).slice/kubepods-(besteffort|burstable)-pod|kubepods-pod)[0-9a-f_]{36}\.slice/cri-containerd-$id.scope$"; then
 		n=$((n + 1))
 	fi
 done
-check "every container's cgroup names its container ID ($n/4)" [ $n = 4 ]
+check "every container's cgroup names its container ID ($n/$total)" [ "$n" = "$total" ]
 check "containerID in pod status" [ "$(q '[.pods[].object.status.containerStatuses[].containerID | test("^containerd://[0-9a-f]{64}$")] | all')" = true ]
 check "readiness/liveness probes come from the node with kube-probe UA" \
 	sh -c "$SC logs ip-visit-counter | grep '/health' | grep -q 'client=10.244.0.1 .*ua=\"kube-probe/1.35\"'"
@@ -128,9 +129,19 @@ if [ -f scripts/simcluster-apiserver.py ]; then
 	check "kubeconfig written" [ -s "$KC" ]
 	if command -v kubectl >/dev/null 2>&1; then
 		kubectl --kubeconfig "$KC" get pods -A -o wide >"$T/pods.txt" 2>&1
-		check "kubectl get pods -A lists the 4 pods" [ "$(grep -c ' Running ' "$T/pods.txt")" = 4 ]
+		check "kubectl get pods -A lists the 4 demo pods" [ "$(grep -c '^default .* Running ' "$T/pods.txt")" = 4 ]
 		check "API pod IP matches state" [ "$(kubectl --kubeconfig "$KC" get pod "$(q '.pods[0].name')" -o jsonpath='{.status.podIP}')" = "$(q '.pods[0].podIP')" ]
 	fi
+fi
+
+# ---- agent slot (when build/bpfmirror-agent supports --listen) ------------------
+AGENT_POD=$(q '.pods[] | select(.labels["app.kubernetes.io/name"] == "bpfmirror-agent") | .name')
+if [ -n "$AGENT_POD" ]; then
+	check "agent pod runs on the node's network (hostNetwork)" [ "$(q ".pods[] | select(.name == \"$AGENT_POD\") | .podIP + \" \" + .netns")" = "169.254.123.2 bm-node" ]
+	check "agent control port answers from the root namespace (direct mode)" \
+		/usr/bin/python3 -c 'import socket; socket.create_connection(("169.254.123.2", 47100), timeout=3).close()'
+else
+	echo "   (no agent slot: build/bpfmirror-agent missing or without --listen)"
 fi
 
 # ---- isolation ----------------------------------------------------------------
