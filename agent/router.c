@@ -666,8 +666,11 @@ static void start_passthrough(struct router *r)
 static void sniff(struct router *r)
 {
 	size_t n = buf_used(&r->cin);
-	enum http1_sniff s = http1_sniff(r->cin.p + r->cin.off, n);
+	enum http1_sniff s;
 
+	if (n == 0)
+		return;
+	s = http1_sniff(r->cin.p + r->cin.off, n);
 	if (s == HTTP1_SNIFF_MORE && n < ROUTER_SNIFF_MAX && n < r->lim.client_buf)
 		return;
 	if (s == HTTP1_SNIFF_NOT_HTTP) {
