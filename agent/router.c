@@ -905,9 +905,8 @@ static void upstream_eof_now(struct router *r, uint32_t up)
 	}
 	rc = r->ex.resp_done ? 0 : http1_finish(r->resp);
 	if (rc == 1) {
-		up_release(r, up, false);
-		r->ex.resp_close = false; /* released already */
-		r->close_after = true;
+		/* the close ended the body: the response is complete, the connection not reusable */
+		r->ex.resp_close = true;
 		response_end(r);
 		return;
 	}

@@ -447,6 +447,16 @@ START_TEST(connection_close)
 	router_upstream_eof(R, n);
 	client_expect("HTTP/1.0 200 OK\r\n\r\nall of it");
 	ck_assert(F.client_closed && !F.client_reset);
+
+	/* such an answer arriving before the request body is complete */
+	new_router(NULL);
+	client_send("POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc");
+	n = open_up_for(ROUTER_TARGET_APP);
+	up_send(n, "HTTP/1.1 413 Too Large\r\n\r\nno");
+	router_upstream_eof(R, n);
+	client_expect("HTTP/1.1 413 Too Large\r\n\r\nno");
+	ck_assert(F.client_closed && !F.client_reset);
+	ck_assert(F.up[n].closed);
 }
 END_TEST
 
