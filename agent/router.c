@@ -905,7 +905,7 @@ static void upstream_eof_now(struct router *r, uint32_t up)
 	}
 	rc = r->ex.resp_done ? 0 : http1_finish(r->resp);
 	if (rc == 1) {
-		/* the close ended the body: the response is complete, the connection not reusable */
+		/* the close ended the body: complete, and the connection is spent */
 		r->ex.resp_close = true;
 		response_end(r);
 		return;
