@@ -760,7 +760,8 @@ static void retry_elsewhere(struct router *r)
 	if (!u && target != ROUTER_TARGET_APP) {
 		mark_down(r, target);
 		target = ROUTER_TARGET_APP;
-		u = up_for_target(r, target, false);
+		/* fresh: an idle app connection could be stale too, and this is the last try */
+		u = up_for_target(r, target, true);
 		if (u)
 			r->stats.fallbacks++;
 	}

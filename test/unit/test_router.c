@@ -207,6 +207,17 @@ static uint32_t open_up_for(uint32_t target)
 	return 0;
 }
 
+/* The most recently opened upstream for target that is still open, or 0. */
+static uint32_t newest_up_for(uint32_t target)
+{
+	uint32_t i;
+
+	for (i = MAX_UP - 1; i > 0; i--)
+		if (F.up[i].open && !F.up[i].closed && F.up[i].target == target)
+			return i;
+	return 0;
+}
+
 #define REQ_A	   "GET /a HTTP/1.1\r\nHost: s\r\nX-Dev: team-a\r\n\r\n"
 #define REQ_B	   "GET /b HTTP/1.1\r\nHost: s\r\nX-Dev: team-b\r\n\r\n"
 #define REQ_N	   "GET /n HTTP/1.1\r\nHost: s\r\n\r\n"
@@ -586,6 +597,9 @@ START_TEST(session_gone_before_response)
 	client_send(REQ_B);
 	up_expect(open_up_for(SID_B), REQ_B);
 	router_upstream_eof(R, open_up_for(SID_B));
+	/* the fallback takes a fresh app connection: an idle one might be stale */
+	ck_assert_uint_ne(newest_up_for(ROUTER_TARGET_APP), n);
+	n = newest_up_for(ROUTER_TARGET_APP);
 	up_expect(n, REQ_B);
 	up_send(n, RESP("q"));
 	client_expect(RESP("p") RESP("q"));
