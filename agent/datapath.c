@@ -187,15 +187,20 @@ static void batch_timer(struct datapath *dp, int drained)
 }
 
 /* One fd for the caller's event loop: the ring buffer and, when mirror
- * wakeups are batched, the timer that bounds how long copies may wait. */
+ * wakeups are batched, the timer that bounds how long copies may wait.
+ * The ring is watched edge-triggered: level-triggered epoll re-polls a
+ * ready ring on every epoll_wait and, with copies arriving without
+ * wakeups, would spin once per packet; edge-triggered reports only real
+ * wakeups, and every report is followed by a full drain. */
 static int setup_poll_fds(struct datapath *dp, bool batch)
 {
+	struct epoll_event ring_ev = {.events = EPOLLIN | EPOLLET};
 	struct epoll_event ev = {.events = EPOLLIN};
 
 	dp->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (dp->epfd < 0)
 		return -errno;
-	if (epoll_ctl(dp->epfd, EPOLL_CTL_ADD, ring_buffer__epoll_fd(dp->rb), &ev))
+	if (epoll_ctl(dp->epfd, EPOLL_CTL_ADD, map_fd(dp->skel->maps.bm_events), &ring_ev))
 		return -errno;
 	if (!batch)
 		return 0;

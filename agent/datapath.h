@@ -14,15 +14,24 @@
  *
  *   struct datapath_opts o = DATAPATH_OPTS_DEFAULT;
  *   struct datapath *dp = datapath_open(&o);          // load BPF, create tun
- *   datapath_attach_pod(dp, ifindex, &pod_ip);        // per session using the pod
+ *   podlink_lookup(&pod_ip, &ifindex, &node_src);     // agent/podlink.h
+ *   datapath_attach_pod(dp, ifindex, &node_src);      // per session using the pod
  *   datapath_subscribe(dp, &pod_ip, 8080, DATAPATH_MIRROR, sid);
  *   datapath_reserve_ports(dp, &pod_ip, 61000, 61099, sid);
  *   poll/epoll on datapath_fd(dp) for POLLIN, then
  *   datapath_poll(dp, on_packet, ctx);                // drains all records
+ *   (call datapath_poll whenever datapath_fd is readable, even if you expect
+ *   nothing: the fd also carries the internal batch timer; no other timer
+ *   is needed)
  *   datapath_inject(dp, ippkt, len);                  // packets from the client
  *   datapath_session_end(dp, sid);                    // drops everything of sid
  *   datapath_release_pod(dp, ifindex);
  *   datapath_close(dp);
+ *
+ * Packets: each record is one IP packet (from the IP header, no Ethernet)
+ * with the session ids it belongs to (struct bm_pkt_hdr in
+ * bpf/bpfmirror_abi.h); mirror records may list several sessions. Copies
+ * may be GSO super-packets (up to 64 KiB) with a partial L4 checksum.
  *
  * Conventions: functions return 0 (or a count) or -errno; addresses are in
  * network byte order inside struct datapath_ip; ports are host order in this
@@ -75,9 +84,10 @@ struct datapath_opts {
 /* Longest a mirror copy waits in the ring with mirror_batch_bytes set. */
 #define DATAPATH_BATCH_POLL_MS 2
 
+/* Ring buffer with batched mirror wakeups (measured: docs/design-datapath.md). */
 #define DATAPATH_OPTS_DEFAULT                                                                      \
 	{                                                                                          \
-		.handoff = DATAPATH_HANDOFF_RINGBUF                                                \
+		.handoff = DATAPATH_HANDOFF_RINGBUF, .mirror_batch_bytes = 64u << 10,              \
 	}
 
 /* clsact filter handle/priority used by the fallback (and recognised as ours). */

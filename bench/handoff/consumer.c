@@ -54,6 +54,7 @@ int main(int argc, char **argv)
 	struct rusage ru;
 	double deadline;
 	int ifindex, n, rc = 1;
+	unsigned long loops = 0;
 
 	if (argc != 6) {
 		fprintf(stderr, "usage: %s ringbuf|batch|tun DEV POD_IP PORT MAX_SECONDS\n",
@@ -89,6 +90,7 @@ int main(int argc, char **argv)
 		if (poll(&pfd, 1, 100) < 0 && errno != EINTR)
 			goto out;
 		n = datapath_poll(dp, on_pkt, &c);
+		loops++;
 		if (n < 0 && n != -EINTR)
 			goto out;
 	}
@@ -96,6 +98,7 @@ int main(int argc, char **argv)
 	if (datapath_stats(dp, st))
 		goto out;
 	getrusage(RUSAGE_SELF, &ru);
+	printf("wakeups=%lu ", loops);
 	printf("received=%llu mirrored=%llu handoff_failed=%llu acks_skipped=%llu cpu_s=%.2f\n",
 	       c.pkts, (unsigned long long)st[BM_R_MIRRORED].packets,
 	       (unsigned long long)st[BM_R_HANDOFF_FAILED].packets,

@@ -88,10 +88,15 @@ static void mirror_roundtrip(bool clsact)
 	struct datapath_ip pod, node_src;
 	int ifindex = 0;
 
+	ck_assert_int_eq(datapath_ip_parse("10.99.0.1", &pod), 0);
+	ck_assert_int_lt(podlink_lookup(&pod, &ifindex, &node_src), 0);
+	ck_assert_int_eq(datapath_ip_parse(REMOTE, &pod), 0);
+	ck_assert_int_eq(podlink_lookup(&pod, &ifindex, &node_src), -EADDRNOTAVAIL);
 	ck_assert_int_eq(datapath_ip_parse(POD, &pod), 0);
 	ck_assert_int_eq(podlink_lookup(&pod, &ifindex, &node_src), 0);
 	ck_assert_int_eq(ifindex, (int)if_nametoindex(HOSTIF));
 	ck_assert_int_eq(node_src.family, AF_INET);
+	ck_assert_int_eq(memcmp(&node_src.u.v4, (uint8_t[]){10, 9, 0, 1}, 4), 0);
 	ck_assert_int_eq(datapath_attach_pod(dp, ifindex, &node_src), 0);
 	ck_assert_int_eq(datapath_attach_pod(dp, ifindex, NULL), 0);
 	ck_assert(datapath_pod_uses_tcx(dp, ifindex) == !clsact);
