@@ -31,6 +31,7 @@ struct fake {
 	bool client_shut;
 	struct fake_up up[MAX_UP];
 	uint32_t fail_open; /* target whose connect fails at once */
+	bool fail_client_write;
 	unsigned opens;
 };
 
@@ -44,6 +45,8 @@ static int cb_client_write(void *ctx, const void *d, size_t n)
 	struct fake *f = ctx;
 
 	ck_assert(!f->client_closed);
+	if (f->fail_client_write)
+		return -EPIPE;
 	if (f->client_len + n <= DATA_CAP) {
 		memcpy(f->client + f->client_len, d, n);
 		f->client_len += n;
@@ -831,6 +834,134 @@ START_TEST(client_gone)
 }
 END_TEST
 
+START_TEST(lru_eviction)
+{
+	struct router_limits lim = {0};
+	uint32_t a;
+
+	lim.max_upstreams = 2;
+	new_router(&lim);
+	client_send(REQ_A);
+	a = open_up_for(SID_A);
+	up_send(a, RESP("a"));
+	client_send(REQ_B);
+	up_send(open_up_for(SID_B), RESP("b"));
+	/* a third target evicts the least recently used idle connection (team-a's) */
+	client_send(REQ_N);
+	ck_assert(F.up[a].closed && !F.up[a].reset);
+	up_send(open_up_for(ROUTER_TARGET_APP), RESP("n"));
+	client_send(REQ_A);
+	ck_assert_uint_ne(open_up_for(SID_A), 0);
+	ck_assert_uint_ne(open_up_for(SID_A), a);
+	ck_assert_uint_eq(F.opens, 4);
+}
+END_TEST
+
+START_TEST(held_requests_wrap)
+{
+	struct router_limits lim = {0};
+	uint32_t n;
+	int i;
+
+	lim.client_buf = 128;
+	new_router(&lim);
+	client_send(REQ_N REQ_N);
+	n = open_up_for(ROUTER_TARGET_APP);
+	client_send(REQ_N REQ_N REQ_N);
+	ck_assert_uint_lt(router_client_room(R), strlen(REQ_N));
+	up_send(n, RESP("1"));
+	/* the buffer moves its bytes to make room behind the consumed request */
+	client_send(REQ_N);
+	for (i = 2; i <= 6; i++)
+		up_send(n, RESP("x"));
+	ck_assert_uint_eq(F.up[n].total, 6 * strlen(REQ_N));
+	ck_assert_uint_eq(F.client_total, 6 * strlen(RESP("x")));
+}
+END_TEST
+
+START_TEST(early_response_keepalive)
+{
+	uint32_t n;
+
+	client_send("POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc");
+	n = open_up_for(ROUTER_TARGET_APP);
+	up_send(n, RESP("e"));
+	client_expect(RESP("e"));
+	client_send("defghij" REQ_N);
+	up_expect(n, "POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabcdefghij" REQ_N);
+	up_send(n, RESP("n"));
+	client_expect(RESP("n"));
+}
+END_TEST
+
+START_TEST(eof_behind_buffered_response)
+{
+	uint32_t n;
+
+	client_send(REQ_N);
+	n = open_up_for(ROUTER_TARGET_APP);
+	router_set_client_blocked(R, true);
+	up_send(n, "HTTP/1.1 200 OK\r\n\r\nuntil close");
+	router_upstream_eof(R, n);
+	ck_assert_uint_eq(F.client_total, 0);
+	ck_assert(!F.client_closed);
+	router_set_client_blocked(R, false);
+	client_expect("HTTP/1.1 200 OK\r\n\r\nuntil close");
+	ck_assert(F.client_closed && !F.client_reset);
+}
+END_TEST
+
+START_TEST(tunnel_backpressure)
+{
+	uint32_t n;
+
+	client_send("\x16\x03\x01");
+	n = open_up_for(ROUTER_TARGET_APP);
+	up_expect(n, "\x16\x03\x01");
+	router_set_upstream_blocked(R, n, true);
+	client_send("held");
+	router_client_eof(R);
+	ck_assert_uint_eq(F.up[n].len, 0);
+	ck_assert(!F.up[n].shut);
+	router_set_upstream_blocked(R, n, false);
+	up_expect(n, "held");
+	ck_assert(F.up[n].shut);
+	router_upstream_eof(R, n);
+	ck_assert(F.client_shut && F.client_closed && !F.client_reset);
+}
+END_TEST
+
+START_TEST(idle_upstream_closes)
+{
+	uint32_t n;
+
+	client_send(REQ_N);
+	n = open_up_for(ROUTER_TARGET_APP);
+	up_send(n, RESP("1"));
+	router_upstream_eof(R, n);
+	ck_assert(F.up[n].closed && !F.client_closed);
+	client_send(REQ_N);
+	ck_assert_uint_ne(open_up_for(ROUTER_TARGET_APP), n);
+	up_expect(open_up_for(ROUTER_TARGET_APP), REQ_N);
+}
+END_TEST
+
+START_TEST(client_write_fails)
+{
+	uint32_t n;
+
+	client_send(REQ_N);
+	n = open_up_for(ROUTER_TARGET_APP);
+	F.fail_client_write = true;
+	ck_assert_uint_eq(router_upstream_data(R, n, RESP("1"), strlen(RESP("1"))),
+			  strlen(RESP("1")));
+	ck_assert(F.client_closed && F.client_reset);
+	ck_assert(F.up[n].closed);
+	ck_assert(router_done(R));
+	ck_assert_uint_eq(router_client_room(R), 0);
+}
+END_TEST
+
 static Suite *router_suite(void)
 {
 	Suite *s = suite_create("router");
@@ -860,6 +991,13 @@ static Suite *router_suite(void)
 	tcase_add_test(tc, large_body_backpressure);
 	tcase_add_test(tc, large_body_session_gone);
 	tcase_add_test(tc, client_gone);
+	tcase_add_test(tc, lru_eviction);
+	tcase_add_test(tc, held_requests_wrap);
+	tcase_add_test(tc, early_response_keepalive);
+	tcase_add_test(tc, eof_behind_buffered_response);
+	tcase_add_test(tc, tunnel_backpressure);
+	tcase_add_test(tc, idle_upstream_closes);
+	tcase_add_test(tc, client_write_fails);
 	suite_add_tcase(s, tc);
 	return s;
 }
