@@ -77,10 +77,21 @@ static int parse_args(int argc, char **argv, struct bm_config *cfg, struct attac
 		bool append;
 	} sets[64];
 	size_t nsets = 0;
+	const char *target = NULL;
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+n:f:p:h", lo, NULL)) != -1) {
+	for (;;) {
+		c = getopt_long(argc, argv, "+n:f:p:h", lo, NULL);
+		if (c == -1) {
+			/* The TARGET may sit between options; "--" ends them. */
+			if (optind < argc && !target && strcmp(argv[optind - 1], "--") != 0 &&
+			    strcmp(argv[optind], "--") != 0) {
+				target = argv[optind++];
+				continue;
+			}
+			break;
+		}
 		const char *key = NULL;
 		bool append = false;
 		switch (c) {
@@ -127,16 +138,16 @@ static int parse_args(int argc, char **argv, struct bm_config *cfg, struct attac
 			attach_usage(stderr);
 			return 2;
 		}
-		if (key && nsets < sizeof(sets) / sizeof(sets[0])) {
+		if (key && nsets < sizeof(sets) / sizeof(sets[0]) - 1) {
 			sets[nsets].key = key;
 			sets[nsets].value = optarg;
 			sets[nsets].append = append;
 			nsets++;
 		}
 	}
-	if (optind < argc && strcmp(argv[optind - 1], "--") != 0) {
+	if (target) {
 		sets[nsets].key = "target";
-		sets[nsets].value = argv[optind++];
+		sets[nsets].value = target;
 		sets[nsets].append = false;
 		nsets++;
 	}
@@ -327,7 +338,7 @@ int cmd_attach(int argc, char **argv)
 		goto out;
 	}
 	log_info("resolving %s in namespace %s (%s)", cfg.target, ns, kube_client_server(kc));
-	if (target_resolve(kc, &spec, ns, NULL, &t, &kerr)) {
+	if (target_resolve(kc, &spec, ns, cli.agent_addr ? TARGET_AGENT_NONE : NULL, &t, &kerr)) {
 		kube_err_log(&kerr, "cannot resolve the target");
 		goto out;
 	}
@@ -412,6 +423,7 @@ int cmd_attach(int argc, char **argv)
 	to.range_lo = links[0].range_lo;
 	to.range_hi = links[0].range_hi;
 	to.files_root = files;
+	to.file_paths = paths.v;
 	to.newroot = newroot;
 	to.env = env;
 	to.argv = cli.cmd ? cli.cmd : shell_argv;

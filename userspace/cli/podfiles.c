@@ -33,7 +33,7 @@ int path_list_add(struct path_list *l, const char *path)
 	for (size_t i = 0; i < l->n; i++)
 		if (strcmp(l->v[i], path) == 0)
 			return 0;
-	v = realloc(l->v, (l->n + 1) * sizeof(*v));
+	v = realloc(l->v, (l->n + 2) * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
 	l->v = v;
@@ -41,6 +41,7 @@ int path_list_add(struct path_list *l, const char *path)
 	if (!l->v[l->n])
 		return -ENOMEM;
 	l->n++;
+	l->v[l->n] = NULL;
 	return 0;
 }
 

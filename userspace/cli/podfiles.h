@@ -7,6 +7,7 @@
 #include <json-c/json.h>
 #include <stddef.h>
 
+/* A set of paths; v is NULL-terminated once anything was added. */
 struct path_list {
 	char **v;
 	size_t n;

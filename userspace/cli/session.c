@@ -35,6 +35,7 @@ struct sess {
 	int sigfd;
 	int exit_status;
 	bool child_done;
+	bool refused_told;
 	uint8_t buf[PKT_MAX];
 };
 
@@ -104,43 +105,6 @@ fail:
 
 /* ---- packets --------------------------------------------------------------- */
 
-/* Recomputes the IPv4 and TCP/UDP checksums (copies may carry offloaded ones). */
-static void fix_checksums(uint8_t *p, size_t len)
-{
-	size_t ihl, l4len;
-	uint32_t sum;
-	uint8_t pseudo[12];
-	uint16_t c;
-
-	if (len < 20 || (p[0] >> 4) != 4)
-		return;
-	ihl = (size_t)(p[0] & 15) * 4;
-	if (ihl < 20 || len < ihl || ((p[6] & 0x3f) | p[7]))
-		return;
-	p[10] = p[11] = 0;
-	c = pkt_csum_fold(pkt_csum_add(0, p, ihl));
-	memcpy(p + 10, &c, 2);
-	l4len = len - ihl;
-	memcpy(pseudo, p + 12, 8);
-	pseudo[8] = 0;
-	pseudo[9] = p[9];
-	pseudo[10] = (uint8_t)(l4len >> 8);
-	pseudo[11] = (uint8_t)l4len;
-	if (p[9] == 6 && l4len >= 20) {
-		p[ihl + 16] = p[ihl + 17] = 0;
-		sum = pkt_csum_add(pkt_csum_add(0, pseudo, 12), p + ihl, l4len);
-		c = pkt_csum_fold(sum);
-		memcpy(p + ihl + 16, &c, 2);
-	} else if (p[9] == 17 && l4len >= 8) {
-		p[ihl + 6] = p[ihl + 7] = 0;
-		sum = pkt_csum_add(pkt_csum_add(0, pseudo, 12), p + ihl, l4len);
-		c = pkt_csum_fold(sum);
-		if (c == 0)
-			c = 0xffff;
-		memcpy(p + ihl + 6, &c, 2);
-	}
-}
-
 static int tun_emit(void *ctx, const void *pkt, size_t len)
 {
 	struct sess *s = ctx;
@@ -153,19 +117,19 @@ static int tun_emit(void *ctx, const void *pkt, size_t len)
 	return 0;
 }
 
+/* The replayer logs each event; say once per port what refusals mean. */
 static void replay_report(void *ctx, enum replay_event ev, const struct replay_tuple *t,
 			  uint64_t bytes)
 {
-	char c[INET_ADDRSTRLEN];
-	struct in_addr a = {.s_addr = t->caddr};
+	struct sess *s = ctx;
 
-	(void)ctx;
-	inet_ntop(AF_INET, &a, c, sizeof(c));
-	if (ev == REPLAY_EV_MIDSTREAM)
-		log_debug("mirror: %s:%u joined mid-stream: ignored", c, t->cport);
-	else
-		log_warn("mirror: connection from %s:%u to port %u: %s (%llu bytes dropped)", c,
-			 t->cport, t->pport, replay_event_name(ev), (unsigned long long)bytes);
+	(void)bytes;
+	if (ev != REPLAY_EV_REFUSED || s->refused_told)
+		return;
+	s->refused_told = true;
+	log_warn("mirror: nothing listens on port %u in the twin yet: mirrored connections are "
+		 "refused locally until the command listens",
+		 t->pport);
 }
 
 static void on_batch(struct sess *s, const Bpfmirror__PacketBatch *b)
@@ -184,7 +148,12 @@ static void on_batch(struct sess *s, const Bpfmirror__PacketBatch *b)
 		}
 		/* Stolen connections and replies to the twin: the local kernel is the peer. */
 		memcpy(s->buf, pk->data.data, len);
-		fix_checksums(s->buf, len);
+		pkt_fix_checksums(s->buf, len);
+		if (log_get_level() >= LOG_LVL_DEBUG && len >= 20)
+			log_debug(
+			    "to twin: reason %u, %zu bytes, proto %u, %u.%u.%u.%u -> %u.%u.%u.%u",
+			    pk->reason, len, s->buf[9], s->buf[12], s->buf[13], s->buf[14],
+			    s->buf[15], s->buf[16], s->buf[17], s->buf[18], s->buf[19]);
 		tun_emit(s, s->buf, len);
 	}
 }

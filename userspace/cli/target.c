@@ -847,7 +847,9 @@ int target_resolve(struct kube_client *c, const struct target_spec *spec, const 
 	ret = target_pick_pods(spec, ns, obj, rs, pods, out, err);
 	if (ret)
 		goto out;
-	ret = resolve_agents(c, out, agent_ns, err);
+	/* The caller names its agent itself (--agent): no lookup. */
+	if (strcmp(agent_ns, TARGET_AGENT_NONE) != 0)
+		ret = resolve_agents(c, out, agent_ns, err);
 	if (ret)
 		target_clear(out);
 out:

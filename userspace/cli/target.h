@@ -9,9 +9,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TARGET_AGENT_NAMESPACE	       "bpfmirror"
-#define TARGET_AGENT_LABEL	       "app.kubernetes.io/name=bpfmirror-agent"
-#define TARGET_AGENT_PORT	       47100
+#define TARGET_AGENT_NAMESPACE "bpfmirror"
+#define TARGET_AGENT_LABEL     "app.kubernetes.io/name=bpfmirror-agent"
+#define TARGET_AGENT_PORT      47100
+/* agent_ns value for target_resolve(): skip the agent lookup. */
+#define TARGET_AGENT_NONE	       "-"
 #define TARGET_AGENT_PORT_ANNOT	       "bpfmirror.dev/control-port"
 #define TARGET_DEFAULT_CONTAINER_ANNOT "kubectl.kubernetes.io/default-container"
 

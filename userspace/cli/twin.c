@@ -250,50 +250,61 @@ fail:
 	return -errno;
 }
 
-/*
- * Lays each file of the staged tree over the new root: a top-level directory
- * the host lacks (/app) is bound whole; elsewhere each file is bound onto the
- * existing host file of that path (files the host lacks there are skipped).
- */
-static int overlay_files(const char *files_root, const char *newroot, const char *rel)
+/* mkdir -p inside the twin's tmpfs root (never on the host). */
+static int mkdirs_in(const char *path)
 {
-	char src[4096], dst[4096];
-	struct dirent *de;
-	DIR *d;
-	int err = 0;
+	char buf[4096];
 
-	snprintf(src, sizeof(src), "%s%s", files_root, rel);
-	d = opendir(src);
-	if (!d)
-		return -errno;
-	while (!err && (de = readdir(d))) {
-		char sub[4096];
-		struct stat st, dst_st;
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
 			continue;
-		snprintf(sub, sizeof(sub), "%s/%s", rel, de->d_name);
-		snprintf(src, sizeof(src), "%s%s", files_root, sub);
-		snprintf(dst, sizeof(dst), "%s%s", newroot, sub);
-		if (lstat(src, &st) < 0)
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return 0;
+}
+
+/*
+ * Binds each staged container path over the same path in the new root, as a
+ * volume mount hides what the image has there. A path whose top-level
+ * directory the host lacks (/app) is created inside the tmpfs root; a path
+ * missing inside an existing host directory cannot be created and is skipped.
+ */
+static int overlay_files(const struct twin_opts *o)
+{
+	char src[4096], dst[4096], top[4096];
+
+	for (size_t i = 0; o->file_paths && o->file_paths[i]; i++) {
+		const char *path = o->file_paths[i];
+		struct stat st, dst_st;
+		const char *slash;
+
+		snprintf(src, sizeof(src), "%s%s", o->files_root, path);
+		snprintf(dst, sizeof(dst), "%s%s", o->newroot, path);
+		if (path[0] != '/' || lstat(src, &st) < 0)
 			continue;
 		if (lstat(dst, &dst_st) < 0) {
-			if (rel[0] != '\0')
-				continue; /* cannot create files inside a host directory */
-			if (S_ISDIR(st.st_mode) ? mkdir(dst, 0755)
-						: close(open(dst, O_CREAT | O_WRONLY, 0644)))
+			slash = strchr(path + 1, '/');
+			snprintf(top, sizeof(top), "%.*s",
+				 slash ? (int)(slash - path) : (int)strlen(path), path);
+			if (lstat(top, &dst_st) == 0)
+				continue; /* inside a host directory: cannot create */
+			if (mkdirs_in(dst))
 				return -errno;
-			if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
+			if (S_ISDIR(st.st_mode)
+				? mkdir(dst, 0755) < 0
+				: close(open(dst, O_CREAT | O_WRONLY | O_CLOEXEC, 0644)) < 0)
 				return -errno;
+		} else if (S_ISDIR(st.st_mode) != S_ISDIR(dst_st.st_mode)) {
 			continue;
 		}
-		if (S_ISDIR(st.st_mode) && S_ISDIR(dst_st.st_mode))
-			err = overlay_files(files_root, newroot, sub);
-		else if (!S_ISDIR(st.st_mode) && !S_ISDIR(dst_st.st_mode) &&
-			 mount(src, dst, NULL, MS_BIND, NULL) < 0)
-			err = -errno;
+		if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
+			return -errno;
 	}
-	closedir(d);
-	return err;
+	return 0;
 }
 
 static int setup_fs(const struct twin_opts *o)
@@ -309,7 +320,7 @@ static int setup_fs(const struct twin_opts *o)
 		return -errno;
 	err = populate_root(o->newroot);
 	if (!err && o->files_root)
-		err = overlay_files(o->files_root, o->newroot, "");
+		err = overlay_files(o);
 	if (err)
 		return err;
 	if (o->resolv_path) {

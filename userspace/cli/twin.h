@@ -12,7 +12,8 @@ struct twin_opts {
 	uint16_t range_hi;
 	unsigned mtu;		 /* tun MTU; 0 = 1500 */
 	const char *resolv_path; /* file bind-mounted on /etc/resolv.conf, or NULL */
-	const char *files_root;	 /* staged tree laid over "/" (files at their paths), or NULL */
+	const char *files_root;	 /* staged tree: container path P is at files_root + P */
+	char *const *file_paths; /* the staged container paths (NULL-terminated) */
 	const char *newroot;	 /* empty directory to build the twin's root in */
 	char *const *env;	 /* environment of the command (NULL-terminated) */
 	char *const *argv;	 /* the command (NULL-terminated) */

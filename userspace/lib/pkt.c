@@ -312,3 +312,30 @@ bool pkt_l4_csum_ok(const struct pkt_ipv4 *ip)
 	sum = pseudo_sum(ip->saddr, ip->daddr, ip->proto, len);
 	return pkt_csum_fold(pkt_csum_add(sum, ip->l4, len)) == 0;
 }
+
+int pkt_fix_checksums(void *buf, size_t len)
+{
+	struct pkt_ipv4 ip;
+	uint8_t *p = buf;
+	size_t ihl, l4len;
+	uint32_t sum;
+	uint16_t c;
+
+	if (pkt_parse_ipv4(buf, len, &ip))
+		return -EINVAL;
+	ihl = (size_t)(p[0] & 0x0f) * 4;
+	wr16(p + 10, 0);
+	wr16(p + 10, pkt_csum_fold(pkt_csum_add(0, p, ihl)));
+	l4len = len - ihl;
+	if (p[9] == IPPROTO_TCP_ && l4len >= PKT_TCP_HDR_LEN) {
+		wr16(p + ihl + 16, 0);
+		sum = pseudo_sum(ip.saddr, ip.daddr, IPPROTO_TCP_, l4len);
+		wr16(p + ihl + 16, pkt_csum_fold(pkt_csum_add(sum, p + ihl, l4len)));
+	} else if (p[9] == IPPROTO_UDP_ && l4len >= PKT_UDP_HDR_LEN) {
+		wr16(p + ihl + 6, 0);
+		sum = pseudo_sum(ip.saddr, ip.daddr, IPPROTO_UDP_, l4len);
+		c = pkt_csum_fold(pkt_csum_add(sum, p + ihl, l4len));
+		wr16(p + ihl + 6, c ? c : 0xffff);
+	}
+	return 0;
+}

@@ -118,6 +118,13 @@ ssize_t pkt_build_tcp(void *buf, size_t cap, const struct pkt_tcp_spec *spec, co
 ssize_t pkt_build_udp(void *buf, size_t cap, uint32_t saddr, uint32_t daddr, uint16_t sport,
 		      uint16_t dport, const void *payload, size_t len);
 
+/*
+ * Recomputes the IPv4 header checksum and the TCP or UDP checksum of a whole
+ * (unfragmented) packet in place: copies taken at a veth may carry partial,
+ * offloaded checksums. Returns 0, or -EINVAL for what is not a valid packet.
+ */
+int pkt_fix_checksums(void *buf, size_t len);
+
 /* True when the IPv4 header checksum of a parsed packet verifies. */
 bool pkt_ipv4_csum_ok(const struct pkt_ipv4 *ip);
 /* True when the TCP or UDP checksum (with pseudo header) of a parsed packet verifies. */

@@ -106,7 +106,7 @@ static void report(struct replay *r, enum replay_event ev, const struct replay_t
 
 	inet_ntop(AF_INET, &t->caddr, c, sizeof(c));
 	inet_ntop(AF_INET, &t->paddr, p, sizeof(p));
-	log_msg(loud ? LOG_LVL_WARN : LOG_LVL_INFO, "replay: %s %s:%u -> %s:%u (%llu bytes lost)",
+	log_msg(loud ? LOG_LVL_WARN : LOG_LVL_DEBUG, "replay: %s %s:%u -> %s:%u (%llu bytes lost)",
 		replay_event_name(ev), c, t->cport, p, t->pport, (unsigned long long)bytes);
 	if (r->o.report)
 		r->o.report(r->o.ctx, ev, t, bytes);
