@@ -41,9 +41,9 @@ def ruleset(services):
     lines.append("  chain prerouting { type nat hook prerouting priority dstnat; policy accept; jump services; }")
     lines.append("  chain output { type nat hook output priority -100; policy accept; jump services; }")
     lines.append("  chain postrouting { type nat hook postrouting priority srcnat; policy accept;")
-    # A pod reaching itself through its Service comes back over the bridge (hairpin): masquerade it.
+    # A pod reaching itself through its Service (hairpin) gets the node address as source.
     for ip in sorted(hairpin):
-        lines.append("    ip saddr %s ip daddr %s ct status dnat masquerade" % (ip, ip))
+        lines.append("    ip saddr %s ip daddr %s ct status dnat snat ip to %s" % (ip, ip, config.BRIDGE_IP))
     lines.append("  }")
     lines.append("  chain noendpoints {")
     lines += ["    " + r for r in reject]

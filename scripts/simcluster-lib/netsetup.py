@@ -43,7 +43,8 @@ def add_netns(name):
     sysctl(name, "net.ipv6.conf.default.disable_ipv6", 1)
 
 
-def create_node():
+def create_node(mode):
+    """Create the node; return the pod network mode actually used ("bridge" or "routed")."""
     n = config.NODE_NETNS
     add_netns(n)
     state.ledger_add("link", config.ROOT_LINK)
@@ -62,20 +63,48 @@ def create_node():
     run("ip", "-n", n, "addr", "add", "%s/32" % config.DNS_IP, "dev", "lo")
     run("ip", "-n", n, "route", "add", config.SERVICE_CIDR, "dev", config.BRIDGE, "src", config.BRIDGE_IP)
     sysctl(n, "net.ipv4.ip_forward", 1)
-    # Bridged pod<->pod replies after a Service DNAT must see conntrack (br_netfilter, per netns).
-    sysctl(n, "net.bridge.bridge-nf-call-iptables", 1)
+    if mode == "bridge" and not br_netfilter(n):
+        mode = "routed"
+    return mode
 
 
-def create_workload_ns(name, veth, ip, hostname_unused=None):
-    """A pod-like namespace: eth0 inside, veth<hash> on the node bridge (bridge CNI style)."""
+def br_netfilter(n):
+    """Bridged pod<->pod replies after a Service DNAT must see conntrack: br_netfilter, per netns."""
+    if not os.path.exists("/proc/sys/net/bridge"):
+        run("modprobe", "br_netfilter", check=False)
+    return ns_run(n, "sysctl", "-q", "-w", "net.bridge.bridge-nf-call-iptables=1",
+                  check=False).returncode == 0
+
+
+ROUTED_GW = "169.254.1.1"  # Calico's fake next hop, answered by proxy ARP on the host veth
+
+
+def create_workload_ns(name, veth, ip, mode):
+    """A pod-like namespace with eth0 inside and veth<hash> in the node.
+
+    bridge: the host veth is a port of cni0 (bridge CNI). routed: the pod has a /32, the node a
+    /32 route per pod on its host veth with proxy ARP (Calico style), so every packet is routed.
+    """
     add_netns(name)
     state.ledger_add("link-node", veth)
-    run("ip", "link", "add", veth, "netns", config.NODE_NETNS, "type", "veth", "peer", "name", "eth0",
-        "netns", name)
-    run("ip", "-n", name, "addr", "add", "%s/%d" % (ip, config.POD_PREFIX), "dev", "eth0")
-    run("ip", "-n", name, "link", "set", "eth0", "up")
-    run("ip", "-n", name, "route", "add", "default", "via", config.BRIDGE_IP)
     n = config.NODE_NETNS
+    run("ip", "link", "add", veth, "netns", n, "type", "veth", "peer", "name", "eth0", "netns", name)
+    run("ip", "-n", name, "link", "set", "eth0", "up")
+    if mode == "routed":
+        run("ip", "-n", name, "addr", "add", "%s/32" % ip, "dev", "eth0")
+        run("ip", "-n", name, "route", "add", ROUTED_GW, "dev", "eth0", "scope", "link")
+        # The node has no route to the fake next hop, so proxy ARP would stay silent for it:
+        # pin the neighbour entry to the host veth's MAC instead (what Calico's hosts get from
+        # their default route).
+        mac = run("ip", "-n", n, "-o", "link", "show", veth).stdout.split("link/ether ")[1].split()[0]
+        run("ip", "-n", name, "neigh", "replace", ROUTED_GW, "lladdr", mac, "dev", "eth0", "nud", "permanent")
+        run("ip", "-n", name, "route", "add", "default", "via", ROUTED_GW, "dev", "eth0")
+        sysctl(n, "net.ipv4.conf.%s.proxy_arp" % veth, 1)
+        run("ip", "-n", n, "link", "set", veth, "up")
+        run("ip", "-n", n, "route", "add", "%s/32" % ip, "dev", veth, "src", config.BRIDGE_IP)
+        return
+    run("ip", "-n", name, "addr", "add", "%s/%d" % (ip, config.POD_PREFIX), "dev", "eth0")
+    run("ip", "-n", name, "route", "add", "default", "via", config.BRIDGE_IP)
     run("ip", "-n", n, "link", "set", veth, "master", config.BRIDGE)
     run("ip", "-n", n, "link", "set", veth, "type", "bridge_slave", "hairpin", "on")
     run("ip", "-n", n, "link", "set", veth, "up")

@@ -97,6 +97,14 @@ while [ $i -lt 40 ] && [ "$(sort -u "$T/pods" | wc -l)" -lt 2 ]; do
 	i=$((i + 1))
 done
 check "the Service reaches both replicas ($i requests)" [ "$(sort -u "$T/pods" | wc -l)" = 2 ]
+SELF=$(head -1 "$T/pods")
+i=0
+seen=""
+while [ $i -lt 30 ] && [ "$seen" != "$SELF" ]; do
+	seen=$($SC exec "$SELF" -- curl -s -m 5 http://ip-visit-counter/count | jq -r .pod)
+	i=$((i + 1))
+done
+check "a pod reaches itself through its Service (hairpin)" [ "$seen" = "$SELF" ]
 check "bad request gets 400" [ "$($SC client -- curl -s -o /dev/null -w '%{http_code}' -X 'BAD REQ' http://ip-visit-counter/count)" = 400 ]
 LAST=$($SC client -- curl -s -m 5 http://ip-visit-counter/count | jq -r .count)
 check "Redis holds the key" [ "$($SC exec redis-main -- redis-cli GET "visits:$(q .client.ip)")" = "$LAST" ]
