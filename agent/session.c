@@ -5,11 +5,13 @@
 #include "fsconfine.h"
 #include "log.h"
 #include "podlink.h"
+#include "podveth.h"
 #include "portrange.h"
 #include "wire.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -325,6 +327,8 @@ static int on_attach(struct session *s, const Bpfmirror__Frame *f)
 	struct container_env env = {0};
 	Bpfmirror__KeyValue *kvs = NULL, **kvp = NULL;
 	struct datapath_ip node_src;
+	char ifname[IF_NAMESIZE];
+	int veth = 0;
 	Bpfmirror__Error__Code code = BPFMIRROR__ERROR__CODE__CODE_INTERNAL;
 	char msg[512], sid[16];
 	char *resolv = NULL;
@@ -387,6 +391,11 @@ static int on_attach(struct session *s, const Bpfmirror__Frame *f)
 	fsc_read(s->root_fd, "/etc/resolv.conf", 0, RESOLV_MAX, &resolv, &resolv_len);
 	if (s->ag->dp) {
 		err = podlink_lookup(&s->pod_ip, &s->ifindex, &node_src);
+		/* A bridge CNI routes to the bridge; pods talk through its veth ports. */
+		if (!err && s->pod_ip.family == AF_INET &&
+		    podveth_lookup(s->ag->opts.proc_root, s->pid, s->pod_ip_str, &veth) == 0 &&
+		    veth != s->ifindex && if_indextoname((unsigned)veth, ifname))
+			s->ifindex = veth;
 		if (err) {
 			snprintf(msg, sizeof(msg),
 				 "attach: pod IP %s has no host-side interface on node %s: %s",

@@ -1,0 +1,17 @@
+/* Finds a pod's host-side veth from inside the pod: the peer of the link holding its IP. */
+#ifndef BPFMIRROR_PODVETH_H
+#define BPFMIRROR_PODVETH_H
+
+#include <sys/types.h>
+
+/*
+ * Enters the network namespace of process PID (PROC/PID/ns/net) in a child
+ * process, finds the interface carrying POD_IP (IPv4 text) and returns the
+ * ifindex of its peer (IFLA_LINK) as seen from the agent's namespace. This
+ * is what a bridge CNI needs: the route to a pod points at the bridge, but
+ * pod-to-pod traffic is switched to the pod's veth port.
+ * Returns 0, -ENOENT when no such interface or it has no peer, or -errno.
+ */
+int podveth_lookup(const char *proc_root, pid_t pid, const char *pod_ip, int *ifindex);
+
+#endif
