@@ -319,6 +319,7 @@ int cmd_attach(int argc, char **argv)
 	struct timespec t0;
 	char tmpdir[] = "/tmp/bpfmirror-XXXXXX", files[300], resolv[300], newroot[300];
 	char idbuf[256], err[512], *ns = NULL, **env = NULL;
+	char *extra_ips[SESSION_MAX_LINKS] = {NULL};
 	char *shell_argv[] = {getenv("SHELL") ? getenv("SHELL") : (char *)"/bin/sh", NULL};
 	bool have_tmp = false;
 	int rc = 1;
@@ -420,6 +421,9 @@ int cmd_attach(int argc, char **argv)
 
 	env = build_env(&cfg, first->attach_reply);
 	to.pod_ip = links[0].pod_ip;
+	for (size_t i = 1; i < nlinks; i++)
+		extra_ips[i - 1] = links[i].pod_ip;
+	to.extra_ips = extra_ips;
 	to.range_lo = links[0].range_lo;
 	to.range_hi = links[0].range_hi;
 	to.files_root = files;

@@ -125,6 +125,23 @@ static int setup_net(const struct twin_opts *o, int *tun_out)
 		err = -errno;
 		goto fail;
 	}
+	/* Other replicas' addresses: mirrored packets to them are local too. */
+	for (size_t i = 0; o->extra_ips && o->extra_ips[i]; i++) {
+		struct ifreq alias = {0};
+		struct sockaddr_in *a = (struct sockaddr_in *)&alias.ifr_addr;
+		snprintf(alias.ifr_name, IFNAMSIZ, TWIN_TUN ":%zu", i + 1);
+		a->sin_family = AF_INET;
+		if (inet_pton(AF_INET, o->extra_ips[i], &a->sin_addr) != 1 ||
+		    ioctl(sock, SIOCSIFADDR, &alias) < 0) {
+			err = -EINVAL;
+			goto fail;
+		}
+		a->sin_addr.s_addr = htonl(0xffffffffu);
+		if (ioctl(sock, SIOCSIFNETMASK, &alias) < 0) {
+			err = -errno;
+			goto fail;
+		}
+	}
 	err = if_up(sock, TWIN_TUN, o->mtu ? o->mtu : 1500);
 	if (!err)
 		err = if_up(sock, "lo", 0);

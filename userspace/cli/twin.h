@@ -7,8 +7,9 @@
 #include <sys/types.h>
 
 struct twin_opts {
-	const char *pod_ip; /* IPv4 address the tun carries (/32) */
-	uint16_t range_lo;  /* ip_local_port_range of the twin */
+	const char *pod_ip;	/* IPv4 address the tun carries (/32); source of outgoing */
+	char *const *extra_ips; /* other replicas' IPv4 addresses (NULL-terminated) or NULL */
+	uint16_t range_lo;	/* ip_local_port_range of the twin */
 	uint16_t range_hi;
 	unsigned mtu;		 /* tun MTU; 0 = 1500 */
 	const char *resolv_path; /* file bind-mounted on /etc/resolv.conf, or NULL */
