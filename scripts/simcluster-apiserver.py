@@ -39,8 +39,9 @@ Served (GET; watch=true streams changes): /version /healthz /api /apis /api/v1
 serviceaccounts (v1), deployments replicasets statefulsets daemonsets (apps/v1),
 list and get, per namespace and across namespaces, labelSelector and
 fieldSelector, Table output for kubectl. Secrets and every write verb answer
-403; pods/portforward is a hook that answers 400 for now. Docs:
-docs/simcluster-api.md.
+403. pods/portforward speaks kubectl's WebSocket-tunnelled SPDY (and plain SPDY)
+port-forward protocol into the pod's network namespace (apiserver_portforward.py).
+Docs: docs/simcluster-api.md.
 """
 
 import argparse
@@ -60,6 +61,7 @@ import urllib.parse
 sys.dont_write_bytecode = True  # keep scripts/simcluster-lib free of __pycache__
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "simcluster-lib"))
 
+import apiserver_portforward as portforward  # noqa: E402
 import apiserver_resources as resources  # noqa: E402
 import apiserver_select as select  # noqa: E402
 import apiserver_state as state  # noqa: E402
@@ -128,14 +130,26 @@ def no_route():
 
 # -- subresource hooks -------------------------------------------------------
 def portforward_hook(handler, view, res, ns, name):
-    """pods/portforward: issue 7 adds a WebSocket/SPDY handler here.
+    """pods/portforward: WebSocket (SPDY tunnel) or SPDY upgrade, relayed into the pod's netns.
 
-    A handler for it gets the request handler (rfile/wfile, headers) after
-    auth and after the pod was found, and may take over the connection
-    (set handler.close_connection = True when done).
+    Takes the connection over (see apiserver_portforward); answers a Status
+    when the request is not an upgrade or the pod is not running.
     """
-    raise ApiError(400, "BadRequest", "pods/portforward is not supported by simcluster yet "
-                   '(pod "%s" in namespace "%s")' % (name, ns))
+    pod = handler._find(view, res, ns, name)
+    phase = (pod.get("status") or {}).get("phase")
+    if phase != "Running":
+        raise ApiError(400, "BadRequest", "pod %s is not running (phase %s): cannot forward "
+                       "ports" % (name, phase))
+    entry = next((p for p in view.state.get("pods") or [] if isinstance(p, dict) and
+                  p.get("name") == name and (p.get("namespace") or "default") == ns), None)
+    try:
+        target = portforward.target_for(entry, pod)
+        handler.close_connection = True
+        n = portforward.upgrade(handler, target, handler.server.stopping, log)
+    except portforward.Refused as err:
+        raise ApiError(err.code, err.reason, err.message)
+    handler._log_done(101, 0)
+    log("apiserver: portforward %s/%s: %d connection(s) forwarded" % (ns, name, n))
 
 
 SUBRESOURCE_HOOKS = {("pods", "portforward"): portforward_hook}
