@@ -1,0 +1,103 @@
+#!/bin/sh
+# Issue 4 in simcluster: a protocol client (bpfmirror tap, not attach) mirrors
+# one ip-visit-counter pod through the node agent while 1,000 requests (fresh
+# and keep-alive) are sent to that pod: every request is answered by the pod
+# and every one is copied. Then kill -9 of the agent: no bpfmirror program
+# stays attached and the pod keeps answering. Root only; 77 = skipped.
+cd "$(dirname "$0")/../.." || exit 1
+SC=scripts/simcluster
+if [ "$(id -u)" != 0 ]; then
+	echo "skip: needs root"
+	exit 77
+fi
+for tool in jq bpftool /usr/bin/python3; do
+	command -v "$tool" >/dev/null 2>&1 || { echo "skip: $tool missing (make deps)"; exit 77; }
+done
+T=$(mktemp -d /tmp/test_agent_mirror.XXXXXX) || exit 1
+TAP=
+cleanup() {
+	[ -n "$TAP" ] && kill "$TAP" 2>/dev/null
+	$SC down >/dev/null 2>&1
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+FAILS=0
+ok() { echo "   ok   $1"; }
+bad() { echo "   FAIL $1"; FAILS=$((FAILS + 1)); }
+
+$SC up >"$T/up.log" 2>&1 || { cat "$T/up.log"; echo "FAIL: simcluster up"; exit 1; }
+STATE=$($SC state)
+AGENT=$(jq -r '.node.internalIP' "$STATE"):47100
+POD_IP=$(jq -r '[.pods[] | select(.name | startswith("ip-visit-counter"))][0].podIP' "$STATE")
+CID=$(jq -r '[.pods[] | select(.name | startswith("ip-visit-counter"))][0].containers[0].containerID' "$STATE")
+echo "   pod $POD_IP, agent $AGENT"
+
+# Protocol errors first: an unknown container is refused, nothing attached.
+if build/bpfmirror tap --agent "$AGENT" --pod-ip "$POD_IP" --container-id \
+	containerd://0000000000000000000000000000000000000000000000000000000000000000 \
+	-p 8080 --seconds 2 >"$T/bad.out" 2>&1; then
+	bad "unknown container must be refused"
+else
+	grep -q "is not running" "$T/bad.out" && ok "unknown container refused: $(grep -o 'container [^ ]* of pod.*' "$T/bad.out" | head -c 80)" ||
+		bad "unknown container error text: $(cat "$T/bad.out")"
+fi
+
+build/bpfmirror tap --agent "$AGENT" --pod-ip "$POD_IP" --container-id "$CID" -p 8080 \
+	--seconds 90 -w "$T/mirror.pcap" >"$T/tap.out" 2>"$T/tap.err" &
+TAP=$!
+i=0
+until grep -q ready "$T/tap.out" 2>/dev/null; do
+	i=$((i + 1))
+	[ $i -gt 50 ] && { cat "$T/tap.err"; echo "FAIL: tap not ready"; exit 1; }
+	sleep 0.1
+done
+ok "tap attached"
+
+$SC client -- python3 test/tools/loadgen.py "$POD_IP" 8080 /count 500 500 >"$T/load.json"
+echo "   load: $(cat "$T/load.json" | head -c 200)"
+[ "$(jq -r .ok "$T/load.json")" = 1000 ] && ok "pod answered 1000/1000" || bad "pod answered $(jq -r .ok "$T/load.json")/1000"
+
+# Copies may trail the answers by a batch interval: give them a moment.
+sleep 1
+kill "$TAP" 2>/dev/null
+wait "$TAP" 2>/dev/null
+TAP=
+got=$(python3 test/tools/pcap_requests.py "$T/mirror.pcap" "GET /count")
+if [ "$got" = 1000 ]; then
+	ok "copies received: $got of 1000 requests ($(tail -1 "$T/tap.out"))"
+else
+	bad "copies received: ${got:-none} of 1000"
+	cat "$T/tap.err"
+fi
+[ -s "$T/mirror.pcap" ] && ok "pcap written ($(wc -c <"$T/mirror.pcap") bytes)" || bad "pcap empty"
+
+# Metrics: the agent served a session and counted its packets.
+m=$(ip netns exec bm-node curl -s "$(jq -r '.node.internalIP' "$STATE"):47101/metrics")
+echo "$m" | grep -q '^bpfmirror_datapath_packets_total{reason="mirrored"} [1-9]' &&
+	ok "metrics count mirrored packets" || bad "metrics: no mirrored packets"
+
+# Fail open: kill -9 the agent while a session holds the pod.
+build/bpfmirror tap --agent "$AGENT" --pod-ip "$POD_IP" --container-id "$CID" -p 8080 \
+	--seconds 30 >"$T/tap2.out" 2>&1 &
+TAP=$!
+sleep 1
+links_of_ours() {
+	bpftool -j prog show 2>/dev/null | jq -r '.[] | select(.name == "bm_to_pod" or .name == "bm_from_pod") | .id' >"$T/progs"
+	bpftool -j link show 2>/dev/null | jq -r '.[].prog_id' | grep -cxFf "$T/progs"
+}
+n=$(links_of_ours)
+[ "$n" -ge 2 ] && ok "attached: $n links" || bad "expected tcx links while attached, got $n"
+APID=$(pgrep -f 'bpfmirror-agent --listen' | head -1)
+kill -9 "$APID"
+sleep 0.5
+n=$(links_of_ours)
+n=${n:-0}
+[ "$n" = 0 ] && ok "after kill -9: no bpfmirror link left" || bad "after kill -9: $n links left"
+$SC client -- python3 test/tools/loadgen.py "$POD_IP" 8080 /count 20 0 >"$T/after.json"
+[ "$(jq -r .ok "$T/after.json")" = 20 ] && ok "pod answers after the agent died" || bad "after kill: $(cat "$T/after.json")"
+wait "$TAP" 2>/dev/null
+TAP=
+
+echo "test_agent_mirror: $((FAILS == 0 ? 1 : 0)) passed, $((FAILS > 0 ? 1 : 0)) failed"
+[ $FAILS -eq 0 ]
