@@ -4,6 +4,7 @@
 #include "kube.h"
 #include "log.h"
 #include "podfiles.h"
+#include "portforward.h"
 #include "session.h"
 #include "target.h"
 #include "twin.h"
@@ -264,30 +265,58 @@ static const char *identity(char *buf, size_t len)
 	return buf;
 }
 
+/* agent.connect: port-forward: one kubectl port-forward per agent pod, shared by its pods. */
+static int agent_port_forward(const struct bm_config *cfg, const struct target *t, size_t i,
+			      struct portforward **pfs, char *addr, size_t len)
+{
+	const struct target_agent *a = &t->pods[i].agent;
+	struct portforward_opts o = {.kubeconfig = cfg->kubeconfig,
+				     .context = cfg->context,
+				     .namespace = a->namespace,
+				     .pod = a->pod,
+				     .port = a->port};
+	struct kube_err kerr = {{0}, {0}};
+	int ret;
+
+	for (size_t j = 0; j < i; j++)
+		if (pfs[j] && strcmp(t->pods[j].agent.pod, a->pod) == 0 &&
+		    strcmp(t->pods[j].agent.namespace, a->namespace) == 0) {
+			snprintf(addr, len, "%s", portforward_address(pfs[j]));
+			return 0;
+		}
+	pfs[i] = portforward_start(&o, &kerr);
+	if (!pfs[i]) {
+		ret = -errno;
+		kube_err_log(&kerr, "cannot port-forward to the agent");
+		return ret;
+	}
+	snprintf(addr, len, "%s", portforward_address(pfs[i]));
+	return 0;
+}
+
 static int fill_links(const struct bm_config *cfg, const struct target *t, struct attach_cli *cli,
-		      struct link *links, size_t *nlinks)
+		      struct link *links, size_t *nlinks, struct portforward **pfs)
 {
 	*nlinks = 0;
 	for (size_t i = 0; i < t->n_pods && *nlinks < SESSION_MAX_LINKS; i++) {
 		const struct target_pod *p = &t->pods[i];
 		struct link *l = &links[(*nlinks)++];
 		memset(l, 0, sizeof(*l));
-		if (cli->agent_addr)
+		if (cli->agent_addr) {
 			snprintf(l->agent_addr, sizeof(l->agent_addr), "%s", cli->agent_addr);
-		else if (cfg->agent.connect == BM_CONNECT_DIRECT && p->has_agent)
-			snprintf(l->agent_addr, sizeof(l->agent_addr), "%s:%u", p->agent.address,
-				 p->agent.port);
-		else if (cfg->agent.connect == BM_CONNECT_DIRECT) {
+		} else if (!p->has_agent) {
 			log_error("no bpfmirror agent runs on node %s (pod %s)", p->node, p->name);
 			log_error("hint: install the chart (docs/install.md) or check its "
 				  "nodeSelector and tolerations");
 			return -ENOENT;
+		} else if (cfg->agent.connect == BM_CONNECT_DIRECT) {
+			snprintf(l->agent_addr, sizeof(l->agent_addr), "%s:%u", p->agent.address,
+				 p->agent.port);
 		} else {
-			log_error("agent.connect: port-forward is not available in this version");
-			log_error(
-			    "hint: use --connect direct (simcluster, CI inside the cluster) or "
-			    "--agent HOST:PORT");
-			return -ENOTSUP;
+			int ret = agent_port_forward(cfg, t, i, pfs, l->agent_addr,
+						     sizeof(l->agent_addr));
+			if (ret)
+				return ret;
 		}
 		snprintf(l->pod_name, sizeof(l->pod_name), "%s", p->name);
 		snprintf(l->pod_uid, sizeof(l->pod_uid), "%s", p->uid);
@@ -320,6 +349,7 @@ int cmd_attach(int argc, char **argv)
 	char tmpdir[] = "/tmp/bpfmirror-XXXXXX", files[300], resolv[300], newroot[300];
 	char idbuf[256], err[512], *ns = NULL, **env = NULL;
 	char *extra_ips[SESSION_MAX_LINKS] = {NULL};
+	struct portforward *pfs[SESSION_MAX_LINKS] = {NULL};
 	char *shell_argv[] = {getenv("SHELL") ? getenv("SHELL") : (char *)"/bin/sh", NULL};
 	bool have_tmp = false;
 	int rc = 1;
@@ -344,7 +374,7 @@ int cmd_attach(int argc, char **argv)
 		goto out;
 	}
 	links = calloc(SESSION_MAX_LINKS, sizeof(*links));
-	if (!links || fill_links(&cfg, &t, &cli, links, &nlinks))
+	if (!links || fill_links(&cfg, &t, &cli, links, &nlinks, pfs))
 		goto out;
 
 	ap.identity = identity(idbuf, sizeof(idbuf));
@@ -448,6 +478,8 @@ out:
 	twin_close(&tw);
 	for (size_t i = 0; links && i < nlinks; i++)
 		client_close(links[i].cl);
+	for (size_t i = 0; i < SESSION_MAX_LINKS; i++)
+		portforward_stop(pfs[i]);
 	free(links);
 	if (first)
 		wire_frame_free(first);
