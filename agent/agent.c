@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -21,6 +23,8 @@ static void on_accept(struct evloop *loop, int fd, unsigned events, void *ctx)
 		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd < 0)
 			return;
+		/* Frames carry packets: send them at once (no Nagle). */
+		setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 		if (!session_new(ag, cfd)) {
 			log_warn("cannot start a session: %s", strerror(errno));
 			close(cfd);

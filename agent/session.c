@@ -22,7 +22,7 @@
 #define SESSION_MAX_PORTS  32
 #define BATCH_MAX_PACKETS  256
 #define BATCH_MAX_BYTES	   (1u << 20)
-#define DEFAULT_RANGE_SIZE 256u
+#define DEFAULT_RANGE_SIZE 2048u
 #define RESOLV_MAX	   (64u << 10)
 #define WRITER_QUEUE_LIMIT (32u << 20)
 

@@ -162,6 +162,8 @@ static int setup_net(const struct twin_opts *o, int *tun_out)
 		err = write_file("/proc/sys/net/ipv4/ip_local_port_range", range);
 		if (err)
 			goto fail;
+		/* Short-lived connections must not exhaust the small range. */
+		write_file("/proc/sys/net/ipv4/tcp_tw_reuse", "1");
 	}
 	close(sock);
 	*tun_out = tun;

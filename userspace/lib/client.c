@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +83,8 @@ static int connect_addr(const char *addr, int timeout_ms, char *err, size_t errl
 		rc = -soerr;
 		goto fail;
 	}
+	/* Packets and requests are small frames: never hold them back (Nagle). */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 	rc = fd;
 	goto out;
 fail:

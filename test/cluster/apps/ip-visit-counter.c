@@ -121,6 +121,11 @@ out_free:
 	return err;
 }
 
+/* Which build answers: the deployed image or a developer's local build. */
+#ifndef BUILD_TAG
+#define BUILD_TAG "deployed"
+#endif
+
 static void handle_count(const struct http_request *req, struct http_reply *rep, void *ctx)
 {
 	char info[INFO_MAX];
@@ -139,6 +144,8 @@ static void handle_count(const struct http_request *req, struct http_reply *rep,
 	reply_json_string(rep, cfg.response);
 	reply_printf(rep, ",\"pod\":");
 	reply_json_string(rep, cfg.hostname);
+	reply_printf(rep, ",\"build\":");
+	reply_json_string(rep, BUILD_TAG);
 	if (ask_ipinfo(req->peer, req->tenant, info, sizeof(info)) == 0)
 		reply_printf(rep, ",\"info\":%s}\n", info);
 	else
@@ -202,8 +209,8 @@ int main(void)
 			return 1;
 		}
 	}
-	printf("redis=%s ip-info=%s ttl=%d response=%zu bytes\n", cfg.redis_addr, cfg.ipinfo_addr,
-	       cfg.ttl, strlen(cfg.response));
+	printf("build=%s redis=%s ip-info=%s ttl=%d response=\"%s\"\n", BUILD_TAG, cfg.redis_addr,
+	       cfg.ipinfo_addr, cfg.ttl, cfg.response);
 	err = httpd_serve(port, &ops);
 	fprintf(stderr, "ip-visit-counter: cannot serve on port %d: %s\n", port, strerror(-err));
 	return 1;
