@@ -32,9 +32,16 @@ enum session_state {
 	S_ATTACHED,
 };
 
+/*
+ * A port of the session. A steal is claimed at attach (so a second whole-
+ * connection steal of that pod port is refused at once) but active in the
+ * data plane only while the developer's process listens: the CLI sends
+ * Subscribe/Unsubscribe as its listener comes and goes.
+ */
 struct sub {
 	uint16_t port;
 	enum datapath_mode mode;
+	bool active;
 };
 
 struct session {
@@ -87,7 +94,8 @@ unsigned agent_subscription_count(const struct agent *ag)
 	unsigned n = 0;
 
 	for (const struct session *s = ag->sessions; s; s = s->next)
-		n += (unsigned)s->nsubs;
+		for (size_t i = 0; i < s->nsubs; i++)
+			n += s->subs[i].active;
 	return n;
 }
 
@@ -242,35 +250,74 @@ static int on_hello(struct session *s, const Bpfmirror__Frame *f)
 
 /* ---- attach ------------------------------------------------------------- */
 
-static int subscribe_port(struct session *s, uint16_t port, enum datapath_mode mode)
+static struct sub *find_sub(struct session *s, uint16_t port)
 {
-	int err = 0;
-
 	for (size_t i = 0; i < s->nsubs; i++)
-		if (s->subs[i].port == port && s->subs[i].mode == mode)
-			return 0;
-	if (s->nsubs == SESSION_MAX_PORTS)
-		return -ENOSPC;
-	if (s->ag->dp)
-		err = datapath_subscribe(s->ag->dp, &s->pod_ip, port, mode, s->id);
-	if (err)
-		return err;
-	s->subs[s->nsubs].port = port;
-	s->subs[s->nsubs].mode = mode;
-	s->nsubs++;
-	return 0;
+		if (s->subs[i].port == port)
+			return &s->subs[i];
+	return NULL;
 }
 
-static const char *holder_of(struct agent *ag, const struct session *self, uint16_t port)
+static const struct session *steal_holder(struct agent *ag, const struct session *self,
+					  uint16_t port)
 {
-	for (struct session *o = ag->sessions; o; o = o->next) {
+	for (const struct session *o = ag->sessions; o; o = o->next) {
 		if (o == self || o->state != S_ATTACHED || strcmp(o->pod_ip_str, self->pod_ip_str))
 			continue;
 		for (size_t i = 0; i < o->nsubs; i++)
 			if (o->subs[i].port == port && o->subs[i].mode == DATAPATH_STEAL)
-				return o->identity;
+				return o;
 	}
-	return "another session";
+	return NULL;
+}
+
+/* Claims PORT for the session; ACTIVATE also subscribes it in the data plane. */
+static int subscribe_port(struct session *s, uint16_t port, enum datapath_mode mode, bool activate)
+{
+	struct sub *sub = find_sub(s, port);
+	int err = 0;
+
+	if (sub && sub->mode != mode)
+		return -EINVAL;
+	if (!sub) {
+		if (s->nsubs == SESSION_MAX_PORTS)
+			return -ENOSPC;
+		if (mode == DATAPATH_STEAL && steal_holder(s->ag, s, port))
+			return -EBUSY;
+		sub = &s->subs[s->nsubs++];
+		sub->port = port;
+		sub->mode = mode;
+		sub->active = false;
+	}
+	if (activate && !sub->active) {
+		if (s->ag->dp)
+			err = datapath_subscribe(s->ag->dp, &s->pod_ip, port, mode, s->id);
+		if (err)
+			return err;
+		sub->active = true;
+		log_info("session %u (%s): port %u %s", s->id, s->identity, port,
+			 mode == DATAPATH_STEAL ? "stolen" : "mirrored");
+	}
+	return 0;
+}
+
+static int deactivate_port(struct session *s, struct sub *sub)
+{
+	int err = 0;
+
+	if (sub->active && s->ag->dp)
+		err = datapath_unsubscribe(s->ag->dp, &s->pod_ip, sub->port, s->id);
+	if (sub->active)
+		log_info("session %u (%s): port %u back to the pod", s->id, s->identity, sub->port);
+	sub->active = false;
+	return err == -ENOENT ? 0 : err;
+}
+
+static const char *holder_of(struct agent *ag, const struct session *self, uint16_t port)
+{
+	const struct session *o = steal_holder(ag, self, port);
+
+	return o ? o->identity : "another session";
 }
 
 static int pick_range(struct session *s, unsigned want)
@@ -425,7 +472,8 @@ static int on_attach(struct session *s, const Bpfmirror__Frame *f)
 	}
 	s->range_held = true;
 	for (size_t i = 0; i < a->n_ports; i++) {
-		err = subscribe_port(s, (uint16_t)a->ports[i], mode);
+		/* A steal waits for the developer's listener (Subscribe). */
+		err = subscribe_port(s, (uint16_t)a->ports[i], mode, mode == DATAPATH_MIRROR);
 		if (err == -EBUSY) {
 			snprintf(msg, sizeof(msg),
 				 "attach: port %u of pod %s is already stolen by %s", a->ports[i],
@@ -488,7 +536,8 @@ out:
 static int on_subscribe(struct session *s, const Bpfmirror__Frame *f, bool add)
 {
 	uint32_t port = add ? f->subscribe->port : f->unsubscribe->port;
-	char msg[160];
+	struct sub *sub;
+	char msg[256];
 	int err = 0;
 
 	if (s->state != S_ATTACHED)
@@ -498,22 +547,29 @@ static int on_subscribe(struct session *s, const Bpfmirror__Frame *f, bool add)
 		enum datapath_mode mode = f->subscribe->mode == BPFMIRROR__MODE__MODE_STEAL
 					      ? DATAPATH_STEAL
 					      : DATAPATH_MIRROR;
-		err = subscribe_port(s, (uint16_t)port, mode);
-	} else {
-		for (size_t i = 0; i < s->nsubs; i++) {
-			if (s->subs[i].port != port)
-				continue;
-			if (s->ag->dp)
-				err = datapath_unsubscribe(s->ag->dp, &s->pod_ip, (uint16_t)port,
-							   s->id);
-			s->subs[i] = s->subs[--s->nsubs];
-			break;
+		char why[200];
+		if (mode == DATAPATH_STEAL &&
+		    policy_check_attach(s->ag->policy, s->ns, POLICY_STEAL, NULL, NULL, why,
+					sizeof(why))) {
+			return send_error(s, f->request_id,
+					  BPFMIRROR__ERROR__CODE__CODE_PERMISSION_DENIED, false,
+					  why);
 		}
+		err = subscribe_port(s, (uint16_t)port, mode, true);
+	} else {
+		sub = find_sub(s, (uint16_t)port);
+		if (sub)
+			err = deactivate_port(s, sub);
 	}
 	if (err) {
 		snprintf(msg, sizeof(msg), "%s port %u: %s", add ? "subscribe" : "unsubscribe",
 			 port,
-			 err == -EBUSY ? "already stolen by another session" : strerror(-err));
+			 err == -EBUSY	  ? "already stolen by another session"
+			 : err == -EINVAL ? "subscribed with another mode"
+					  : strerror(-err));
+		if (err == -EBUSY)
+			snprintf(msg, sizeof(msg), "port %u of pod %s is already stolen by %s",
+				 port, s->pod_ip_str, holder_of(s->ag, s, (uint16_t)port));
 		return send_error(s, f->request_id,
 				  err == -EBUSY ? BPFMIRROR__ERROR__CODE__CODE_CONFLICT
 						: BPFMIRROR__ERROR__CODE__CODE_INVALID_ARGUMENT,
@@ -550,6 +606,8 @@ static bool packet_allowed(const struct session *s, const uint8_t *p, size_t len
 	if (sport >= s->range.lo && sport <= s->range.hi)
 		return true;
 	for (size_t i = 0; i < s->nsubs; i++)
+		/* Claimed, not only active: replies of stolen flows may trail an
+		 * Unsubscribe. */
 		if (s->subs[i].mode == DATAPATH_STEAL && s->subs[i].port == sport &&
 		    p[9] == IPPROTO_TCP)
 			return true;

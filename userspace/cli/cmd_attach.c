@@ -454,6 +454,7 @@ int cmd_attach(int argc, char **argv)
 	for (size_t i = 1; i < nlinks; i++)
 		extra_ips[i - 1] = links[i].pod_ip;
 	to.extra_ips = extra_ips;
+	to.hostname = links[0].pod_name;
 	to.range_lo = links[0].range_lo;
 	to.range_hi = links[0].range_hi;
 	to.files_root = files;

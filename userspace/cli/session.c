@@ -20,6 +20,7 @@
 #define RECONNECT_MS   1000
 #define HEARTBEAT_MS   1000
 #define REPLAY_TICK_MS 20
+#define LISTEN_POLL_MS 200
 
 /* Reasons of the BPF ABI the CLI cares about (bpf/bpfmirror_abi.h). */
 #define REASON_MIRRORED 1
@@ -258,6 +259,7 @@ static void link_down(struct sess *s, struct link *l, const char *why)
 	client_close(l->cl);
 	l->cl = NULL;
 	l->up = false;
+	memset(l->stealing, 0, sizeof(l->stealing));
 	s->st->disconnects++;
 	replay_reset_all(s->rp);
 	if (s->p->exit_on_disconnect) {
@@ -341,6 +343,78 @@ static void reattach(struct sess *s, struct link *l)
 	evloop_watch(s->loop, client_fd(l->cl), EV_READ, on_link_io, s);
 	log_info("re-attached to %s through %s (session %s)", l->pod_name, l->agent_addr,
 		 l->session_id);
+}
+
+/* ---- steal follows the local listener ---------------------------------------- */
+
+/* True when a socket in the twin listens on PORT (TCP, any address). */
+static bool twin_listens(pid_t pid, uint16_t port)
+{
+	static const char *const tables[] = {"tcp", "tcp6"};
+	char path[64], line[512];
+	bool found = false;
+
+	for (size_t t = 0; t < 2 && !found; t++) {
+		FILE *f;
+		snprintf(path, sizeof(path), "/proc/%d/net/%s", (int)pid, tables[t]);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		while (!found && fgets(line, sizeof(line), f)) {
+			unsigned lport, st;
+			char laddr[64];
+			if (sscanf(line, " %*u: %63[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x", laddr,
+				   &lport, &st) == 3)
+				found = lport == port && st == 0x0A; /* TCP_LISTEN */
+		}
+		fclose(f);
+	}
+	return found;
+}
+
+static void send_subscribe(struct sess *s, struct link *l, size_t i, bool on)
+{
+	Bpfmirror__Frame f = BPFMIRROR__FRAME__INIT;
+	Bpfmirror__Subscribe sub = BPFMIRROR__SUBSCRIBE__INIT;
+	Bpfmirror__Unsubscribe uns = BPFMIRROR__UNSUBSCRIBE__INIT;
+	uint32_t port = s->p->ports[i];
+
+	f.request_id = 0x80000000u + port; /* answers are logged, not awaited */
+	if (on) {
+		sub.port = port;
+		sub.mode = BPFMIRROR__MODE__MODE_STEAL;
+		f.body_case = BPFMIRROR__FRAME__BODY_SUBSCRIBE;
+		f.subscribe = &sub;
+	} else {
+		uns.port = port;
+		f.body_case = BPFMIRROR__FRAME__BODY_UNSUBSCRIBE;
+		f.unsubscribe = &uns;
+	}
+	if (client_send(l->cl, &f) == 0) {
+		l->stealing[i] = on;
+		if (l == &s->links[0])
+			log_info("%s port %u: %s", on ? "stealing" : "released", port,
+				 on ? "the local process listens; new connections come here"
+				    : "nothing listens locally; new connections go to the pod");
+	}
+}
+
+static int64_t on_listen_poll(struct evloop *loop, void *ctx)
+{
+	struct sess *s = ctx;
+
+	(void)loop;
+	if (s->child_done)
+		return -1;
+	for (size_t i = 0; i < s->p->nports; i++) {
+		bool on = twin_listens(s->tw->pid, (uint16_t)s->p->ports[i]);
+		for (size_t j = 0; j < s->nlinks; j++) {
+			struct link *l = &s->links[j];
+			if (l->up && l->stealing[i] != on)
+				send_subscribe(s, l, i, on);
+		}
+	}
+	return LISTEN_POLL_MS;
 }
 
 static int64_t on_heartbeat(struct evloop *loop, void *ctx)
@@ -453,6 +527,9 @@ int session_run(struct link *links, size_t nlinks, const struct attach_params *p
 			evloop_watch(s->loop, client_fd(links[i].cl), EV_READ, on_link_io, s);
 	evloop_timer(s->loop, HEARTBEAT_MS, on_heartbeat, s);
 	evloop_timer(s->loop, REPLAY_TICK_MS, on_replay_tick, s);
+	/* Whole-connection steal: only while the local process listens. */
+	if (p->steal && !(p->header && p->header[0]) && !(p->path && p->path[0]))
+		evloop_timer(s->loop, 0, on_listen_poll, s);
 	/* A SIGCHLD that arrived before the mask is caught by this first check. */
 	{
 		int status;

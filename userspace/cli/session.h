@@ -37,6 +37,7 @@ struct link {
 	uint16_t range_lo, range_hi;
 	bool up;
 	int64_t retry_at_ms;
+	bool stealing[SESSION_MAX_PORTS]; /* steal active for ports[i] (Subscribe sent) */
 };
 
 /* Connects and attaches one link; on success *reply holds the AttachReply. */

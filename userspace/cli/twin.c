@@ -362,12 +362,15 @@ static void child_main(const struct twin_opts *o, int ctl, uid_t uid, gid_t gid)
 	/* Die with bpfmirror: the twin must never outlive its session. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	setpgid(0, 0);
-	if (unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWNS) < 0)
+	if (unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWUTS) < 0)
 		child_fail(ctl, errno,
 			   "cannot create the twin's namespaces (user namespaces disabled?)");
 	err = map_ids(uid, gid);
 	if (err)
 		child_fail(ctl, -err, "cannot map the user into the twin's user namespace");
+	/* A pod's hostname is its name; apps log and report it. */
+	if (o->hostname && sethostname(o->hostname, strlen(o->hostname)) < 0)
+		child_fail(ctl, errno, "cannot set the twin's hostname");
 	err = setup_net(o, &tun);
 	if (err)
 		child_fail(ctl, -err,

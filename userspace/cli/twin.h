@@ -18,6 +18,7 @@ struct twin_opts {
 	const char *newroot;	 /* empty directory to build the twin's root in */
 	char *const *env;	 /* environment of the command (NULL-terminated) */
 	char *const *argv;	 /* the command (NULL-terminated) */
+	const char *hostname;	 /* the pod's name, set in a UTS namespace; NULL = keep */
 	const char *cwd;	 /* working directory inside the twin; NULL = current */
 };
 
