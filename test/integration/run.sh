@@ -10,7 +10,9 @@ for t in test/integration/test_*.sh; do
 	[ -e "$t" ] || continue
 	name=$(basename "$t" .sh)
 	echo "== integration: $name"
-	timeout --kill-after=10 600 sh "$t"
+	# simcluster has fixed names: tests that use it must not overlap with
+	# another run on the same machine (a developer's, or a second make test).
+	timeout --kill-after=10 600 flock /tmp/bpfmirror-simcluster.lock sh "$t"
 	rc=$?
 	case $rc in
 	0) pass=$((pass + 1)) ;;

@@ -1,0 +1,79 @@
+#!/bin/sh
+# Issue 6, whole-connection steal in simcluster: new connections go to the
+# local build only while it listens; kubelet probes never do; a second steal
+# of the same port is refused naming the holder; after detach the pod serves
+# again within a second. Root only; 77 = skipped.
+cd "$(dirname "$0")/../.." || exit 1
+SC=scripts/simcluster
+if [ "$(id -u)" != 0 ]; then
+	echo "skip: needs root"
+	exit 77
+fi
+command -v jq >/dev/null 2>&1 || { echo "skip: jq missing (make deps)"; exit 77; }
+T=$(mktemp -d /tmp/test_steal.XXXXXX) || exit 1
+BM=
+cleanup() {
+	[ -n "$BM" ] && kill "$BM" 2>/dev/null
+	$SC down >/dev/null 2>&1
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+FAILS=0
+ok() { echo "   ok   $1"; }
+bad() { echo "   FAIL $1"; FAILS=$((FAILS + 1)); }
+builds() { # builds N: N fresh requests through the Service, "build" of each answer
+	i=0
+	while [ $i -lt "$1" ]; do
+		$SC client -- curl -s -m 3 http://ip-visit-counter/count | jq -r .build
+		i=$((i + 1))
+	done | sort | uniq -c | tr '\n' ' '
+}
+
+$SC up >"$T/up.log" 2>&1 || { cat "$T/up.log"; echo "FAIL: simcluster up"; exit 1; }
+export KUBECONFIG="$($SC kubeconfig)"
+
+# The local build starts listening only after 3 s.
+build/bpfmirror attach deployment/ip-visit-counter --steal --connect direct -- \
+	sh -c 'sleep 3; exec build/apps/ip-visit-counter-local' >"$T/local.out" 2>"$T/bm.err" &
+BM=$!
+i=0
+until grep -q "ready in" "$T/bm.err" 2>/dev/null; do
+	i=$((i + 1))
+	[ $i -gt 100 ] && { cat "$T/bm.err"; echo "FAIL: attach"; exit 1; }
+	sleep 0.05
+done
+b=$(builds 6)
+case "$b" in *local*) bad "stolen before the local build listens: $b" ;; *) ok "before listening, the pods answer: $b" ;; esac
+
+# A second whole-connection steal of the same port is refused.
+BPFMIRROR_IDENTITY=bob@laptop build/bpfmirror attach deployment/ip-visit-counter --steal --connect direct -- true >"$T/second.out" 2>&1
+rc=$?
+if [ $rc -ne 0 ] && grep -q "already stolen by" "$T/second.out"; then
+	ok "second steal refused: $(grep -o 'port 8080.*' "$T/second.out" | head -1)"
+else
+	bad "second steal (rc $rc): $(tail -2 "$T/second.out")"
+fi
+
+i=0
+until grep -q "stealing port 8080" "$T/bm.err" 2>/dev/null; do
+	i=$((i + 1))
+	[ $i -gt 100 ] && { cat "$T/bm.err"; bad "steal never became active"; break; }
+	sleep 0.1
+done
+b=$(builds 10)
+[ "$b" = "     10 local build " ] && ok "while listening, every new connection is stolen: $b" || bad "while listening: $b"
+sleep 1
+$SC status | grep -E '^default +ip-visit-counter-' | grep -qv '1/1' && bad "a pod lost readiness" || ok "probes keep passing (pods Ready)"
+grep -q 'kube-probe' "$T/local.out" && bad "a kubelet probe was stolen" || ok "no probe reached the local build"
+
+t0=$(date +%s%N)
+kill -INT "$BM"
+wait "$BM" 2>/dev/null
+BM=
+b=$(builds 6)
+t1=$(date +%s%N)
+[ "$b" = "      6 deployed " ] && ok "after detach the pods answer again ($(((t1 - t0) / 1000000)) ms for detach + 6 requests)" || bad "after detach: $b"
+
+echo "test_steal: $((FAILS == 0 ? 1 : 0)) passed, $((FAILS > 0 ? 1 : 0)) failed"
+[ $FAILS -eq 0 ]
