@@ -383,6 +383,7 @@ int cmd_attach(int argc, char **argv)
 	ap.header = cfg.incoming.header;
 	ap.path = cfg.incoming.path;
 	ap.exit_on_disconnect = cli.exit_on_disconnect;
+	ap.interactive = cli.cmd == NULL;
 	if (cfg.incoming.ports.set) {
 		for (size_t i = 0; i < cfg.incoming.ports.n && ap.nports < SESSION_MAX_PORTS; i++)
 			ap.ports[ap.nports++] = cfg.incoming.ports.v[i];

@@ -463,6 +463,9 @@ static void on_signal(struct evloop *loop, int fd, unsigned events, void *ctx)
 									   : 128 + WTERMSIG(status);
 				evloop_stop(loop);
 			}
+		} else if (si.ssi_signo == SIGINT && s->p->interactive) {
+			/* Ctrl-C belongs to the interactive shell; exit it to detach. */
+			continue;
 		} else {
 			log_info("%s: stopping the command and detaching",
 				 si.ssi_signo == SIGINT ? "interrupted" : "terminated");

@@ -21,6 +21,7 @@ struct attach_params {
 	uint32_t ports[SESSION_MAX_PORTS];
 	size_t nports;
 	bool exit_on_disconnect;
+	bool interactive; /* an interactive shell: Ctrl-C is its, not ours */
 };
 
 /* One target pod and the agent session that serves it. */

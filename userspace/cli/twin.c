@@ -361,7 +361,7 @@ static void child_main(const struct twin_opts *o, int ctl, uid_t uid, gid_t gid)
 
 	/* Die with bpfmirror: the twin must never outlive its session. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	setpgid(0, 0);
+	/* Stay in the terminal's process group: an interactive shell reads it. */
 	if (unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWNS | CLONE_NEWUTS) < 0)
 		child_fail(ctl, errno,
 			   "cannot create the twin's namespaces (user namespaces disabled?)");
@@ -458,7 +458,6 @@ int twin_go(struct twin *tw, char *err, size_t errlen)
 void twin_signal(const struct twin *tw, int sig)
 {
 	if (tw->pid > 0) {
-		kill(-tw->pid, sig);
 		kill(tw->pid, sig);
 	}
 }

@@ -39,7 +39,7 @@ int twin_start(const struct twin_opts *opts, struct twin *tw, char *err, size_t 
 /* Lets the command run; returns 0, or -errno when exec failed (err says why). */
 int twin_go(struct twin *tw, char *err, size_t errlen);
 
-/* Sends SIG to the command and everything in its process group. */
+/* Sends SIG to the command. */
 void twin_signal(const struct twin *tw, int sig);
 
 /* Closes the tun and control fds (the namespaces die with their processes). */
