@@ -1,0 +1,82 @@
+#!/bin/sh
+# Issue 5, losing the agent: kill -9 of the node agent during an attach. The
+# CLI says so at once, keeps the command running, and re-attaches once the
+# agent is back (simcluster's kubelet restarts the DaemonSet pod); mirroring
+# then works again. With --exit-on-disconnect the command is stopped instead.
+# Root only; 77 = skipped.
+cd "$(dirname "$0")/../.." || exit 1
+SC=scripts/simcluster
+if [ "$(id -u)" != 0 ]; then
+	echo "skip: needs root"
+	exit 77
+fi
+command -v jq >/dev/null 2>&1 || { echo "skip: jq missing (make deps)"; exit 77; }
+T=$(mktemp -d /tmp/test_reconnect.XXXXXX) || exit 1
+BM=
+cleanup() {
+	[ -n "$BM" ] && kill "$BM" 2>/dev/null
+	$SC down >/dev/null 2>&1
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+FAILS=0
+ok() { echo "   ok   $1"; }
+bad() { echo "   FAIL $1"; FAILS=$((FAILS + 1)); }
+wait_for() { # wait_for FILE TEXT TENTHS
+	i=0
+	until grep -q "$2" "$1" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -gt "$3" ] && return 1
+		sleep 0.1
+	done
+}
+agent_pid() { pgrep -f 'bpfmirror-agent --listen' | head -1; }
+
+$SC up >"$T/up.log" 2>&1 || { cat "$T/up.log"; echo "FAIL: simcluster up"; exit 1; }
+export KUBECONFIG="$($SC kubeconfig)"
+
+build/bpfmirror attach deployment/ip-visit-counter --connect direct -- \
+	build/apps/ip-visit-counter-local >"$T/local.out" 2>"$T/bm.err" &
+BM=$!
+wait_for "$T/local.out" "listening on" 100 || { cat "$T/bm.err"; echo "FAIL: attach"; exit 1; }
+APID=$(agent_pid)
+kill -9 "$APID"
+wait_for "$T/bm.err" "lost the agent" 20 && ok "loss reported at once: $(grep -o 'lost the agent.*' "$T/bm.err" | head -1 | cut -c1-90)" || bad "no loss message"
+kill -0 "$BM" 2>/dev/null && pgrep -f ip-visit-counter-local >/dev/null && ok "the command keeps running" || bad "the command died with the agent"
+if wait_for "$T/bm.err" "re-attached" 150; then
+	ok "re-attached after the agent came back (new pid $(agent_pid))"
+	before=$(grep -c 'GET /count' "$T/local.out")
+	for i in 1 2 3 4 5 6; do $SC client -- curl -s -m 3 http://ip-visit-counter/count >/dev/null; done
+	sleep 1
+	after=$(grep -c 'GET /count' "$T/local.out")
+	[ $((after - before)) = 6 ] && ok "mirroring works again (6/6)" || bad "after re-attach the local build got $((after - before))/6"
+else
+	bad "no re-attach within 15 s: $(tail -3 "$T/bm.err")"
+fi
+kill -INT "$BM"
+wait "$BM" 2>/dev/null
+BM=
+
+# CI mode: the command ends with the connection.
+wait_for /dev/null x 0
+i=0
+until [ -n "$(agent_pid)" ] || [ $i -gt 100 ]; do sleep 0.1; i=$((i + 1)); done
+build/bpfmirror attach deployment/ip-visit-counter --connect direct --exit-on-disconnect -- \
+	sleep 30 >"$T/ci.out" 2>&1 &
+BM=$!
+wait_for "$T/ci.out" "ready in" 100 || { cat "$T/ci.out"; bad "attach (CI mode)"; }
+kill -9 "$(agent_pid)"
+i=0
+while kill -0 "$BM" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+if kill -0 "$BM" 2>/dev/null; then
+	bad "--exit-on-disconnect: still running 5 s after the agent died"
+else
+	wait "$BM"
+	rc=$?
+	[ $rc -ne 0 ] && ok "--exit-on-disconnect stopped the command (exit $rc)" || bad "--exit-on-disconnect exit 0"
+fi
+BM=
+
+echo "test_attach_reconnect: $((FAILS == 0 ? 1 : 0)) passed, $((FAILS > 0 ? 1 : 0)) failed"
+[ $FAILS -eq 0 ]
