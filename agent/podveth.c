@@ -1,20 +1,16 @@
 /* Finds a pod's host-side veth from inside the pod: the peer of the link holding its IP. */
 #include "podveth.h"
+#include "netns_run.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <ifaddrs.h>
-#include <limits.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <netinet/in.h>
-#include <sched.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 /* IFLA_LINK of interface IDX in the current namespace; 0 when it has none. */
@@ -83,45 +79,27 @@ static int find_peer(const char *pod_ip)
 	return idx ? link_peer(idx) : -ENOENT;
 }
 
+static int find_peer_fn(void *ctx, void *out, size_t outlen)
+{
+	int peer = find_peer(ctx);
+
+	if (peer <= 0)
+		return peer ? peer : -ENOENT; /* not a veth: no peer */
+	if (outlen < sizeof(peer))
+		return -ENOSPC;
+	memcpy(out, &peer, sizeof(peer));
+	return sizeof(peer);
+}
+
 int podveth_lookup(const char *proc_root, pid_t pid, const char *pod_ip, int *ifindex)
 {
-	char path[PATH_MAX];
-	int pfd[2], nsfd, status, result = -EIO;
-	pid_t child;
+	int peer = 0;
+	int rc = netns_run(proc_root, pid, find_peer_fn, (void *)pod_ip, &peer, sizeof(peer));
 
-	snprintf(path, sizeof(path), "%s/%d/ns/net", proc_root, (int)pid);
-	nsfd = open(path, O_RDONLY | O_CLOEXEC);
-	if (nsfd < 0)
-		return -errno;
-	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		result = -errno;
-		goto out_ns;
-	}
-	child = fork();
-	if (child < 0) {
-		result = -errno;
-		goto out_pipe;
-	}
-	if (child == 0) {
-		int r = setns(nsfd, CLONE_NEWNET) < 0 ? -errno : find_peer(pod_ip);
-		_exit(write(pfd[1], &r, sizeof(r)) == sizeof(r) ? 0 : 1);
-	}
-	close(pfd[1]);
-	pfd[1] = -1;
-	if (read(pfd[0], &result, sizeof(result)) != sizeof(result))
-		result = -EIO;
-	waitpid(child, &status, 0);
-	if (result > 0) {
-		*ifindex = result;
-		result = 0;
-	} else if (result == 0) {
-		result = -ENOENT; /* not a veth: no peer */
-	}
-out_pipe:
-	close(pfd[0]);
-	if (pfd[1] >= 0)
-		close(pfd[1]);
-out_ns:
-	close(nsfd);
-	return result;
+	if (rc < 0)
+		return rc;
+	if (rc != sizeof(peer) || peer <= 0)
+		return -ENOENT;
+	*ifindex = peer;
+	return 0;
 }

@@ -1,16 +1,14 @@
 /* Picks the reserved port range of a twin session on a pod: clear of the pod's ports. */
 #include "portrange.h"
 #include "container.h"
+#include "netns_run.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 void port_set_add_range(struct port_set *s, struct port_range r)
 {
@@ -51,57 +49,35 @@ int port_set_parse_proc_net(struct port_set *s, const char *text)
 	return 0;
 }
 
-/* Reads ip_local_port_range of PID's netns in a child that joins it. */
+static int read_port_range_fn(void *ctx, void *out, size_t outlen)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "re");
+	int n = 0;
+
+	(void)ctx;
+	if (!f)
+		return -errno;
+	if (fgets(out, (int)outlen, f))
+		n = (int)strlen(out);
+	fclose(f);
+	return n ? n : -EIO;
+}
+
+/* Reads ip_local_port_range of PID's network namespace. */
 static int pod_ephemeral_range(const char *proc_root, pid_t pid, struct port_range *r)
 {
-	char path[PATH_MAX];
-	int pfd[2], nsfd, status, err = 0;
-	unsigned lo = 0, hi = 0;
 	char buf[64] = {0};
-	ssize_t n;
-	pid_t child;
+	unsigned lo, hi;
+	int n = netns_run(proc_root, pid, read_port_range_fn, NULL, buf, sizeof(buf) - 1);
 
-	snprintf(path, sizeof(path), "%s/%d/ns/net", proc_root, (int)pid);
-	nsfd = open(path, O_RDONLY | O_CLOEXEC);
-	if (nsfd < 0)
-		return -errno;
-	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		err = -errno;
-		goto out_ns;
-	}
-	child = fork();
-	if (child < 0) {
-		err = -errno;
-		goto out_pipe;
-	}
-	if (child == 0) {
-		FILE *f;
-		if (setns(nsfd, CLONE_NEWNET) < 0)
-			_exit(1);
-		f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "re");
-		if (!f || !fgets(buf, sizeof(buf), f))
-			_exit(1);
-		if (write(pfd[1], buf, strlen(buf)) < 0)
-			_exit(1);
-		_exit(0);
-	}
-	close(pfd[1]);
-	pfd[1] = -1;
-	n = read(pfd[0], buf, sizeof(buf) - 1);
-	if (waitpid(child, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
-	    n <= 0 || sscanf(buf, "%u %u", &lo, &hi) != 2 || lo > hi || hi > 65535) {
-		err = -EIO;
-		goto out_pipe;
-	}
+	if (n < 0)
+		return n;
+	buf[n] = '\0';
+	if (sscanf(buf, "%u %u", &lo, &hi) != 2 || lo > hi || hi > 65535)
+		return -EIO;
 	r->lo = (uint16_t)lo;
 	r->hi = (uint16_t)hi;
-out_pipe:
-	close(pfd[0]);
-	if (pfd[1] >= 0)
-		close(pfd[1]);
-out_ns:
-	close(nsfd);
-	return err;
+	return 0;
 }
 
 int port_set_add_pod(struct port_set *s, const char *proc_root, pid_t pid)
