@@ -146,6 +146,41 @@ START_TEST(start_ok_and_stop)
 }
 END_TEST
 
+START_TEST(restart_on_same_port)
+{
+	struct kube_err err = {{0}, {0}};
+	struct portforward *pf;
+	char cmd[256];
+	int runs = 0;
+	FILE *f;
+
+	/* First run: random port (":47100"), then it dies; a restart must ask for 40124. */
+	snprintf(cmd, sizeof(cmd),
+		 "echo \"$7\" >>%s/runs\n"
+		 "echo 'Forwarding from 127.0.0.1:40124 -> 47100'\n"
+		 "[ \"$7\" = :47100 ] && exit 1\n"
+		 "[ \"$7\" = 40124:47100 ] || exit 5\nexec sleep 30",
+		 tmpdir);
+	pf = start_fake(cmd, &err);
+	ck_assert_msg(pf != NULL, "%s", err.msg);
+	ck_assert_str_eq(portforward_address(pf), "127.0.0.1:40124");
+	for (int i = 0; i < 50 && runs < 2; i++) {
+		char line[64];
+		usleep(100 * 1000);
+		snprintf(cmd, sizeof(cmd), "%s/runs", tmpdir);
+		f = fopen(cmd, "r");
+		runs = 0;
+		while (f && fgets(line, sizeof(line), f))
+			runs++;
+		if (f)
+			fclose(f);
+	}
+	ck_assert_int_eq(runs, 2);
+	ck_assert_str_eq(portforward_address(pf), "127.0.0.1:40124");
+	portforward_stop(pf);
+}
+END_TEST
+
 START_TEST(start_forbidden)
 {
 	struct kube_err err = {{0}, {0}};
@@ -202,6 +237,7 @@ static Suite *portforward_suite(void)
 	tcase_add_checked_fixture(tp, setup, teardown);
 	tcase_add_test(tp, find_kubectl);
 	tcase_add_test(tp, start_ok_and_stop);
+	tcase_add_test(tp, restart_on_same_port);
 	tcase_add_test(tp, start_forbidden);
 	tcase_add_test(tp, start_not_found_and_exit);
 	tcase_add_test(tp, start_timeout);

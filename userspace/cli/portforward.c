@@ -21,17 +21,24 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LINE_MAX_LEN  1024
-#define TAIL_LEN      400
-#define STOP_GRACE_MS 2000
+#define LINE_MAX_LEN   1024
+#define TAIL_LEN       400
+#define STOP_GRACE_MS  2000
+#define RESTART_MIN_MS 500
+#define RESTART_MAX_MS 10000
 
 struct portforward {
 	pid_t pid;  /* also the process group id */
 	int out_fd; /* kubectl's stdout + stderr */
 	char address[32];
-	char what[600]; /* "NS/POD:PORT" for messages */
-	pthread_t drain;
-	bool have_drain;
+	char what[600];		      /* "NS/POD:PORT" for messages */
+	struct portforward_opts opts; /* its strings are our copies */
+	char kubectl[4096];
+	char pod_arg[300];
+	char port_arg[16];
+	uint16_t local_port;
+	pthread_t watch;
+	bool have_watch;
 	atomic_bool stop;
 	char line[LINE_MAX_LEN];
 	size_t line_len;
@@ -331,81 +338,57 @@ static int explain(const struct portforward_opts *o, const struct wait_state *w,
 	return -EIO;
 }
 
-/* Waits for the "Forwarding from" line or a failure. 0, -ETIMEDOUT or the exit status (> 0). */
+/* Reaps kubectl after its output ended; returns its exit status (128 + signal). */
+static int reap(struct portforward *pf)
+{
+	int status = 0;
+
+	if (pf->pid > 0 && waitpid(pf->pid, &status, 0) == pf->pid)
+		pf->pid = -1;
+	if (pf->out_fd >= 0) {
+		close(pf->out_fd);
+		pf->out_fd = -1;
+	}
+	pf->line_len = 0;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/*
+ * Waits for the "Forwarding from" line or a failure line: 0 (W says which),
+ * -ETIMEDOUT, -ECANCELED (portforward_stop), or 0x100 | exit status when
+ * kubectl ended without a line we know.
+ */
 static int wait_forwarding(struct portforward *pf, int timeout_ms, struct wait_state *w)
 {
 	int64_t deadline = now_ms() + timeout_ms;
-	int stopped = 0, status = 0;
+	int stopped = 0;
 
 	while (!stopped) {
 		int64_t left = deadline - now_ms();
 		struct pollfd p = {.fd = pf->out_fd, .events = POLLIN};
+		if (atomic_load(&pf->stop))
+			return -ECANCELED;
 		if (left <= 0)
 			return -ETIMEDOUT;
-		if (poll(&p, 1, (int)left) < 0) {
+		if (poll(&p, 1, left < 200 ? (int)left : 200) < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
-		if (p.revents && read_lines(pf, on_start_line, w, &stopped) == 1 && !stopped) {
-			/* EOF: kubectl ended without saying why in a line we know. */
-			if (waitpid(pf->pid, &status, 0) == pf->pid)
-				pf->pid = -1;
-			return WIFEXITED(status) ? WEXITSTATUS(status) | 0x100 : 0x100 | 128;
-		}
+		if (p.revents && read_lines(pf, on_start_line, w, &stopped) == 1 && !stopped)
+			return 0x100 | reap(pf);
 	}
 	return 0;
 }
 
-static int on_run_line(struct portforward *pf, const char *line, void *arg)
+/* Runs kubectl once and waits for it to forward. 0, or -errno with ERR filled. */
+static int run_once(struct portforward *pf, struct kube_err *err)
 {
-	(void)arg;
-	if (strncmp(line, "Handling connection for", 23) == 0)
-		log_debug("kubectl port-forward %s: %s", pf->what, line);
-	else
-		log_warn("kubectl port-forward %s: %s", pf->what, line);
-	return 0;
-}
-
-/* Logs kubectl's output while it forwards, so its pipe never fills up. */
-static void *drain_main(void *arg)
-{
-	struct portforward *pf = arg;
-	int stopped = 0;
-
-	while (!atomic_load(&pf->stop)) {
-		struct pollfd p = {.fd = pf->out_fd, .events = POLLIN};
-		int r = poll(&p, 1, 200);
-		if (r < 0 && errno != EINTR)
-			break;
-		if (r > 0 && read_lines(pf, on_run_line, NULL, &stopped) == 1)
-			break;
-	}
-	return NULL;
-}
-
-struct portforward *portforward_start(const struct portforward_opts *o, struct kube_err *err)
-{
-	struct portforward *pf = NULL;
+	const struct portforward_opts *o = &pf->opts;
 	struct wait_state w = {0};
-	char kubectl[4096], pod[300], port[16];
 	char *argv[16];
 	int argc = 0, ret, status;
 
-	ret = portforward_find_kubectl(kubectl, sizeof(kubectl), err);
-	if (ret)
-		goto fail;
-	pf = calloc(1, sizeof(*pf));
-	if (!pf) {
-		ret = -ENOMEM;
-		kube_err_set(err, "out of memory");
-		goto fail;
-	}
-	pf->pid = -1;
-	pf->out_fd = -1;
-	snprintf(pf->what, sizeof(pf->what), "%s/%s:%u", o->namespace, o->pod, o->port);
-	snprintf(pod, sizeof(pod), "pod/%s", o->pod);
-	snprintf(port, sizeof(port), ":%u", o->port);
 	argv[argc++] = (char *)"kubectl";
 	argv[argc++] = (char *)"port-forward";
 	if (o->kubeconfig && o->kubeconfig[0]) {
@@ -420,23 +403,156 @@ struct portforward *portforward_start(const struct portforward_opts *o, struct k
 	argv[argc++] = (char *)"127.0.0.1";
 	argv[argc++] = (char *)"-n";
 	argv[argc++] = (char *)o->namespace;
-	argv[argc++] = pod;
-	argv[argc++] = port;
+	argv[argc++] = pf->pod_arg;
+	argv[argc++] = pf->port_arg;
 	argv[argc] = NULL;
 
-	log_debug("running %s port-forward -n %s %s %s", kubectl, o->namespace, pod, port);
-	ret = spawn(pf, kubectl, argv, err);
+	log_debug("running %s port-forward -n %s %s %s", pf->kubectl, o->namespace, pf->pod_arg,
+		  pf->port_arg);
+	ret = spawn(pf, pf->kubectl, argv, err);
 	if (ret)
-		goto fail;
+		return ret;
 	status =
 	    wait_forwarding(pf, o->timeout_ms > 0 ? o->timeout_ms : PORTFORWARD_TIMEOUT_MS, &w);
-	if (status != 0 || w.verdict != PF_LINE_FORWARDING) {
-		ret = explain(o, &w, status == -ETIMEDOUT ? status : status & 0xff, err);
+	if (status == -ECANCELED) {
+		kube_err_set(err, "stopped");
+		return status;
+	}
+	if (status != 0 || w.verdict != PF_LINE_FORWARDING)
+		return explain(o, &w, status == -ETIMEDOUT ? status : status & 0xff, err);
+	if (pf->local_port && w.local_port != pf->local_port) {
+		kube_err_set(err, "kubectl forwards from port %u, not %u", w.local_port,
+			     pf->local_port);
+		return -EIO;
+	}
+	pf->local_port = w.local_port;
+	return 0;
+}
+
+static void kill_kubectl(struct portforward *pf)
+{
+	int64_t deadline = now_ms() + STOP_GRACE_MS;
+	pid_t r;
+
+	if (pf->pid <= 0)
+		return;
+	kill(-pf->pid, SIGTERM);
+	while ((r = waitpid(pf->pid, NULL, WNOHANG)) == 0 && now_ms() < deadline)
+		usleep(20 * 1000);
+	if (r == 0) {
+		kill(-pf->pid, SIGKILL);
+		waitpid(pf->pid, NULL, 0);
+	}
+	/* Whatever else kubectl started (credential plugins) goes too. */
+	kill(-pf->pid, SIGKILL);
+	pf->pid = -1;
+}
+
+static int on_run_line(struct portforward *pf, const char *line, void *arg)
+{
+	(void)arg;
+	if (strncmp(line, "Handling connection for", 23) == 0)
+		log_debug("kubectl port-forward %s: %s", pf->what, line);
+	else
+		log_warn("kubectl port-forward %s: %s", pf->what, line);
+	return 0;
+}
+
+/* Sleeps MS unless portforward_stop() is called meanwhile; false if it was. */
+static bool pause_ms(struct portforward *pf, int ms)
+{
+	for (int64_t end = now_ms() + ms; now_ms() < end;) {
+		if (atomic_load(&pf->stop))
+			return false;
+		usleep(100 * 1000);
+	}
+	return !atomic_load(&pf->stop);
+}
+
+/*
+ * While the session lives: logs what kubectl prints (so its pipe never fills)
+ * and, when kubectl ends (API server restart, idle timeout, a failed
+ * connection to the pod), runs it again on the same local port with backoff,
+ * so the session's own reconnects find the agent at the same address.
+ */
+static void *watch_main(void *arg)
+{
+	struct portforward *pf = arg;
+	int backoff = RESTART_MIN_MS, stopped = 0;
+
+	while (!atomic_load(&pf->stop)) {
+		struct kube_err err = {{0}, {0}};
+		struct pollfd p = {.fd = pf->out_fd, .events = POLLIN};
+		int r, status;
+
+		if (pf->out_fd >= 0) {
+			r = poll(&p, 1, 200);
+			if ((r < 0 && errno != EINTR) ||
+			    (r > 0 && read_lines(pf, on_run_line, NULL, &stopped) == 1)) {
+				status = reap(pf);
+				log_warn("kubectl port-forward %s ended (status %d); restarting it "
+					 "on %s",
+					 pf->what, status, pf->address);
+			}
+			continue;
+		}
+		if (!pause_ms(pf, backoff))
+			break;
+		if (run_once(pf, &err) == 0) {
+			log_info("port-forward to agent pod %s restored on %s", pf->what,
+				 pf->address);
+			backoff = RESTART_MIN_MS;
+			continue;
+		}
+		kill_kubectl(pf);
+		reap(pf);
+		if (atomic_load(&pf->stop))
+			break;
+		log_warn("port-forward to agent pod %s: %s (retrying in %d ms)", pf->what, err.msg,
+			 backoff * 2 > RESTART_MAX_MS ? RESTART_MAX_MS : backoff * 2);
+		backoff = backoff * 2 > RESTART_MAX_MS ? RESTART_MAX_MS : backoff * 2;
+	}
+	return NULL;
+}
+
+struct portforward *portforward_start(const struct portforward_opts *o, struct kube_err *err)
+{
+	struct portforward *pf;
+	int ret;
+
+	pf = calloc(1, sizeof(*pf));
+	if (!pf) {
+		kube_err_set(err, "out of memory");
+		errno = ENOMEM;
+		return NULL;
+	}
+	pf->pid = -1;
+	pf->out_fd = -1;
+	pf->opts = *o;
+	pf->opts.kubeconfig = o->kubeconfig ? strdup(o->kubeconfig) : NULL;
+	pf->opts.context = o->context ? strdup(o->context) : NULL;
+	pf->opts.namespace = strdup(o->namespace);
+	pf->opts.pod = strdup(o->pod);
+	if ((o->kubeconfig && !pf->opts.kubeconfig) || (o->context && !pf->opts.context) ||
+	    !pf->opts.namespace || !pf->opts.pod) {
+		ret = -ENOMEM;
+		kube_err_set(err, "out of memory");
 		goto fail;
 	}
-	snprintf(pf->address, sizeof(pf->address), "127.0.0.1:%u", w.local_port);
-	if (pthread_create(&pf->drain, NULL, drain_main, pf) == 0)
-		pf->have_drain = true;
+	ret = portforward_find_kubectl(pf->kubectl, sizeof(pf->kubectl), err);
+	if (ret)
+		goto fail;
+	snprintf(pf->what, sizeof(pf->what), "%s/%s:%u", o->namespace, o->pod, o->port);
+	snprintf(pf->pod_arg, sizeof(pf->pod_arg), "pod/%s", o->pod);
+	snprintf(pf->port_arg, sizeof(pf->port_arg), ":%u", o->port);
+	ret = run_once(pf, err);
+	if (ret)
+		goto fail;
+	/* A restart must come back on the same local port. */
+	snprintf(pf->port_arg, sizeof(pf->port_arg), "%u:%u", pf->local_port, o->port);
+	snprintf(pf->address, sizeof(pf->address), "127.0.0.1:%u", pf->local_port);
+	if (pthread_create(&pf->watch, NULL, watch_main, pf) == 0)
+		pf->have_watch = true;
 	else
 		log_warn("kubectl port-forward %s: cannot watch its output", pf->what);
 	log_info("port-forward to agent pod %s listens on %s", pf->what, pf->address);
@@ -456,24 +572,15 @@ void portforward_stop(struct portforward *pf)
 {
 	if (!pf)
 		return;
-	if (pf->pid > 0) {
-		int64_t deadline = now_ms() + STOP_GRACE_MS;
-		pid_t r;
-
-		kill(-pf->pid, SIGTERM);
-		while ((r = waitpid(pf->pid, NULL, WNOHANG)) == 0 && now_ms() < deadline)
-			usleep(20 * 1000);
-		if (r == 0) {
-			kill(-pf->pid, SIGKILL);
-			waitpid(pf->pid, NULL, 0);
-		}
-		/* Whatever else kubectl started (credential plugins) goes too. */
-		kill(-pf->pid, SIGKILL);
-	}
 	atomic_store(&pf->stop, true);
-	if (pf->have_drain)
-		pthread_join(pf->drain, NULL);
+	if (pf->have_watch)
+		pthread_join(pf->watch, NULL);
+	kill_kubectl(pf);
 	if (pf->out_fd >= 0)
 		close(pf->out_fd);
+	free((char *)pf->opts.kubeconfig);
+	free((char *)pf->opts.context);
+	free((char *)pf->opts.namespace);
+	free((char *)pf->opts.pod);
 	free(pf);
 }

@@ -49,13 +49,18 @@ enum portforward_line portforward_classify(const char *line, uint16_t *local_por
 int portforward_find_kubectl(char *buf, size_t len, struct kube_err *err);
 
 /*
- * Runs `kubectl port-forward -n NS pod/POD 127.0.0.1::PORT` in its own
- * process group (killed with us: PR_SET_PDEATHSIG) and waits until it
+ * Runs `kubectl port-forward --address 127.0.0.1 -n NS pod/POD :PORT` in its
+ * own process group (killed with us: PR_SET_PDEATHSIG) and waits until it
  * forwards. NULL with errno set and ERR filled: -ENOENT kubectl missing or the
- * pod gone, -EACCES RBAC forbids pods/portforward, -EAGAIN the pod is not
- * running, -ETIMEDOUT no "Forwarding from" line in time, -EIO anything else.
- * After start a thread logs what kubectl prints (warnings; "Handling
- * connection" lines at debug level).
+ * pod gone, -EACCES RBAC forbids pods/portforward (or kubectl's credentials
+ * are refused), -EAGAIN the pod is not running, -ETIMEDOUT no "Forwarding
+ * from" line in time, -EIO anything else. O's strings are copied.
+ *
+ * Then a thread logs what kubectl prints (warnings; "Handling connection"
+ * lines at debug level) and, when kubectl ends while PF lives (the API server
+ * restarted, an error on a forwarded connection), runs it again on the same
+ * local port, with backoff from 0.5 to 10 s: the address stays valid for the
+ * session's reconnects.
  */
 struct portforward *portforward_start(const struct portforward_opts *o, struct kube_err *err);
 
