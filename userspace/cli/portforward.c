@@ -518,6 +518,7 @@ static void *watch_main(void *arg)
 struct portforward *portforward_start(const struct portforward_opts *o, struct kube_err *err)
 {
 	struct portforward *pf;
+	sigset_t all, old;
 	int ret;
 
 	pf = calloc(1, sizeof(*pf));
@@ -551,10 +552,18 @@ struct portforward *portforward_start(const struct portforward_opts *o, struct k
 	/* A restart must come back on the same local port. */
 	snprintf(pf->port_arg, sizeof(pf->port_arg), "%u:%u", pf->local_port, o->port);
 	snprintf(pf->address, sizeof(pf->address), "127.0.0.1:%u", pf->local_port);
+	/*
+	 * The thread blocks every signal: the session takes SIGCHLD, SIGINT, ...
+	 * through a signalfd in the main thread, and a signal the kernel handed
+	 * to this thread instead would be lost to it.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	if (pthread_create(&pf->watch, NULL, watch_main, pf) == 0)
 		pf->have_watch = true;
 	else
 		log_warn("kubectl port-forward %s: cannot watch its output", pf->what);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	log_info("port-forward to agent pod %s listens on %s", pf->what, pf->address);
 	return pf;
 fail:
