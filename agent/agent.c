@@ -1,6 +1,7 @@
 /* The node agent: control listener, sessions, data plane and metrics in one loop. */
 #include "agent_priv.h"
 #include "datapath.h"
+#include "l7steer.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -93,6 +94,12 @@ struct agent *agent_new(const struct agent_opts *opts)
 		rc = evloop_watch(ag->loop, datapath_fd(ag->dp), EV_READ, on_datapath, ag);
 		if (rc)
 			goto fail;
+		/* Filtered steal; its router namespace is made at the first filtered attach. */
+		ag->l7 = l7steer_new(ag);
+		if (!ag->l7) {
+			rc = -ENOMEM;
+			goto fail;
+		}
 	}
 	ag->listen_fd = net_listen_tcp(ag->opts.listen, 64);
 	if (ag->listen_fd < 0) {
@@ -137,6 +144,7 @@ void agent_free(struct agent *ag)
 		return;
 	while (ag->sessions)
 		session_close(ag->sessions, "agent shutting down");
+	l7steer_free(ag->l7);
 	metrics_stop(ag->metrics);
 	if (ag->listen_fd >= 0)
 		close(ag->listen_fd);

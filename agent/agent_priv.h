@@ -6,11 +6,13 @@
 #include "evloop.h"
 #include "policy.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct datapath;
 struct session;
 struct metrics_server;
+struct l7steer;
 
 /* Counters of the agent itself; the data plane keeps its own per reason. */
 struct agent_counters {
@@ -38,6 +40,7 @@ struct agent {
 	struct datapath *dp;
 	struct policy *policy;
 	struct metrics_server *metrics;
+	struct l7steer *l7; /* filtered steal; NULL without a data plane */
 	int listen_fd;
 	uint32_t next_sid;
 	struct session *sessions;
@@ -54,6 +57,11 @@ unsigned agent_subscription_count(const struct agent *ag);
 int session_deliver_packet(struct agent *ag, const void *pkt);
 /* Sends the packet batches queued by session_deliver_packet(). */
 void session_flush_all(struct agent *ag);
+/* Filtered steal: queues a Stream* frame to session sid (0 or -errno, never closes it). */
+struct Bpfmirror__Frame;
+int session_stream_send(struct agent *ag, uint32_t sid, struct Bpfmirror__Frame *f);
+/* Bytes queued toward session sid (backpressure for its streams). */
+size_t session_stream_queued(struct agent *ag, uint32_t sid);
 
 /* net.c helpers */
 int net_listen_tcp(const char *addr, int backlog);

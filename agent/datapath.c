@@ -56,6 +56,7 @@ static const char *const reason_names[BM_R_MAX] = {
     [BM_R_PASSED] = "passed",
     [BM_R_MIRRORED] = "mirrored",
     [BM_R_STOLEN] = "stolen",
+    [BM_R_ROUTED] = "routed",
     [BM_R_RETURNED] = "returned",
     [BM_R_MIRROR_ACK] = "mirror_ack_skipped",
     [BM_R_PROBE] = "probe_not_stolen",

@@ -121,6 +121,7 @@ int datapath_add_node_addr(struct datapath *dp, const struct datapath_ip *addr);
 enum datapath_mode {
 	DATAPATH_MIRROR = 1,
 	DATAPATH_STEAL = 2,
+	DATAPATH_FILTERED = 3, /* filtered steal: the agent's router (see datapath_route()) */
 };
 
 /*
@@ -140,6 +141,15 @@ int datapath_subscribe(struct datapath *dp, const struct datapath_ip *pod, uint1
  */
 int datapath_unsubscribe(struct datapath *dp, const struct datapath_ip *pod, uint16_t port,
 			 uint32_t sid);
+
+/*
+ * Filtered steal: new TCP connections to (pod, port), except from node
+ * addresses, are redirected to link ifindex (the agent's router veth); 0
+ * stops that for new connections (routed flows keep going to the router
+ * until they end). Independent of session subscriptions; a whole-connection
+ * steal of the same port takes precedence. Returns 0 or -errno.
+ */
+int datapath_route(struct datapath *dp, const struct datapath_ip *pod, uint16_t port, int ifindex);
 
 /* Reserves ports lo..hi (host order, inclusive) of pod for sid's twin: TCP and
  * UDP packets to those ports go to sid, not the pod. -EBUSY if any is taken

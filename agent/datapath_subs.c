@@ -6,12 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int sub_store(int fd, const struct bm_port_key *k, const struct bm_sub *s);
+
 static bool sub_empty(const struct bm_sub *s)
 {
 	for (int i = 0; i < BM_MAX_SESSIONS; i++)
 		if (s->mirror[i])
 			return false;
-	return s->steal == 0;
+	return s->steal == 0 && s->router_ifindex == 0;
 }
 
 int datapath_subscribe(struct datapath *dp, const struct datapath_ip *pod, uint16_t port,
@@ -48,6 +50,23 @@ int datapath_subscribe(struct datapath *dp, const struct datapath_ip *pod, uint1
 	if (bpf_map_update_elem(fd, &k, &s, BPF_ANY))
 		return -errno;
 	return 0;
+}
+
+int datapath_route(struct datapath *dp, const struct datapath_ip *pod, uint16_t port, int ifindex)
+{
+	int fd = datapath_map_fd_subs(dp), err;
+	struct bm_port_key k;
+	struct bm_sub s;
+
+	if (ifindex < 0)
+		return -EINVAL;
+	err = datapath_port_key(pod, port, &k);
+	if (err)
+		return err;
+	if (bpf_map_lookup_elem(fd, &k, &s))
+		memset(&s, 0, sizeof(s));
+	s.router_ifindex = (uint32_t)ifindex;
+	return sub_store(fd, &k, &s);
 }
 
 /* Removes sid from one flow's session list; true if the list changed. */

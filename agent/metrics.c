@@ -2,6 +2,7 @@
 #include "metrics.h"
 #include "agent_priv.h"
 #include "datapath.h"
+#include "l7steer.h"
 #include "log.h"
 
 #include <errno.h>
@@ -91,6 +92,35 @@ size_t metrics_render(const struct agent *ag, char *buf, size_t len)
 		c->inject_errors);
 	counter(&o, "file_requests_total", "File requests served.", c->file_requests);
 	counter(&o, "file_denied_total", "File requests refused by policy.", c->file_denied);
+	if (ag->l7) {
+		struct l7steer_stats ls;
+		l7steer_stats(ag->l7, &ls);
+		put(&o,
+		    "# HELP bpfmirror_router_requests_total HTTP requests routed by the L7 router "
+		    "(filtered steal), by target.\n# TYPE bpfmirror_router_requests_total "
+		    "counter\n");
+		put(&o, "bpfmirror_router_requests_total{target=\"app\"} %llu\n",
+		    (unsigned long long)ls.to_app);
+		put(&o, "bpfmirror_router_requests_total{target=\"session\"} %llu\n",
+		    (unsigned long long)ls.to_sessions);
+		counter(&o, "router_connections_total", "Client connections the router accepted.",
+			ls.conns_accepted);
+		gauge(&o, "router_connections", "Client connections in the router now.",
+		      ls.conns_active);
+		counter(&o, "router_fallbacks_total",
+			"Requests resent to the app after a session failed.", ls.fallbacks);
+		counter(&o, "router_errors_total", "Error responses made by the router.",
+			ls.errors);
+		counter(&o, "router_passthrough_total",
+			"Connections passed through untouched (not HTTP/1.x).", ls.passthrough);
+		counter(&o, "router_streams_total", "Streams opened to sessions.",
+			ls.streams_opened);
+		counter(&o, "router_app_connect_errors_total", "Failed connections to the app.",
+			ls.app_connect_errors);
+		counter(&o, "router_stream_overflows_total",
+			"Streams reset: a session sent more than a stream may queue.",
+			ls.stream_overflows);
+	}
 	if (ag->dp && datapath_stats(ag->dp, st) == 0) {
 		put(&o, "# HELP bpfmirror_datapath_packets_total Packets seen by the BPF programs, "
 			"by reason.\n# TYPE bpfmirror_datapath_packets_total counter\n");

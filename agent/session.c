@@ -3,6 +3,8 @@
 #include "container.h"
 #include "datapath.h"
 #include "fsconfine.h"
+#include "httpfilter.h"
+#include "l7steer.h"
 #include "log.h"
 #include "podlink.h"
 #include "podveth.h"
@@ -69,6 +71,9 @@ struct session {
 	bool range_held;
 	struct sub subs[SESSION_MAX_PORTS];
 	size_t nsubs;
+	/* filtered steal (agent/l7steer.h) */
+	char filter_header[HTTPFILTER_MAX_REGEX + 1];
+	char filter_path[HTTPFILTER_MAX_REGEX + 1];
 
 	/* outgoing packet batch */
 	Bpfmirror__Packet pkts[BATCH_MAX_PACKETS];
@@ -152,6 +157,33 @@ static int send_ack(struct session *s, uint64_t req)
 	return send_frame(s, &f);
 }
 
+/* ---- streams of filtered steal (agent/l7steer.c) ------------------------- */
+
+/* Queues a Stream* frame; never closes the session here (the caller is inside a router). */
+int session_stream_send(struct agent *ag, uint32_t sid, Bpfmirror__Frame *f)
+{
+	struct session *s = find_session(ag, sid);
+	int err;
+
+	if (!s || s->state != S_ATTACHED)
+		return -ENOTCONN;
+	err = wire_send(s->wr, f);
+	if (err)
+		return err;
+	s->ag->ctr.frames_out++;
+	if (frame_writer_flush(s->wr, s->fd) < 0)
+		return -EPIPE; /* the next EV_WRITE ends the session */
+	update_interest(s);
+	return 0;
+}
+
+size_t session_stream_queued(struct agent *ag, uint32_t sid)
+{
+	struct session *s = find_session(ag, sid);
+
+	return s ? frame_writer_queued(s->wr) : 0;
+}
+
 /* ---- teardown ----------------------------------------------------------- */
 
 static void batch_clear(struct session *s)
@@ -166,6 +198,8 @@ static void release_dataplane(struct session *s)
 {
 	struct datapath *dp = s->ag->dp;
 
+	if (s->ag->l7 && s->state == S_ATTACHED)
+		l7steer_session_gone(s->ag->l7, s->id);
 	if (dp && s->state == S_ATTACHED) {
 		datapath_session_end(dp, s->id);
 		if (s->ifindex > 0)
@@ -215,8 +249,9 @@ static void session_fail(struct session *s, uint64_t req, Bpfmirror__Error__Code
 
 static int on_hello(struct session *s, const Bpfmirror__Frame *f)
 {
-	static char *caps[] = {BPFMIRROR_CAP_MIRROR, BPFMIRROR_CAP_STEAL, BPFMIRROR_CAP_FILES,
-			       BPFMIRROR_CAP_OUTGOING, BPFMIRROR_CAP_PACKET_ZLIB};
+	static char *caps[] = {BPFMIRROR_CAP_MIRROR,	     BPFMIRROR_CAP_STEAL,
+			       BPFMIRROR_CAP_FILTERED_STEAL, BPFMIRROR_CAP_FILES,
+			       BPFMIRROR_CAP_OUTGOING,	     BPFMIRROR_CAP_PACKET_ZLIB};
 	Bpfmirror__Frame r = BPFMIRROR__FRAME__INIT;
 	Bpfmirror__HelloReply hr = BPFMIRROR__HELLO_REPLY__INIT;
 	const Bpfmirror__Hello *h = f->hello;
@@ -284,19 +319,32 @@ static int subscribe_port(struct session *s, uint16_t port, enum datapath_mode m
 			return -ENOSPC;
 		if (mode == DATAPATH_STEAL && steal_holder(s->ag, s, port))
 			return -EBUSY;
+		if (mode == DATAPATH_FILTERED) {
+			char why[256];
+			err = l7steer_add(s->ag->l7, s->id, &s->pod_ip, port, s->filter_header,
+					  s->filter_path, why, sizeof(why));
+			if (err) {
+				log_warn("session %u: port %u: %s", s->id, port, why);
+				return err;
+			}
+		}
 		sub = &s->subs[s->nsubs++];
 		sub->port = port;
 		sub->mode = mode;
 		sub->active = false;
 	}
 	if (activate && !sub->active) {
-		if (s->ag->dp)
+		if (mode == DATAPATH_FILTERED)
+			err = l7steer_set_ready(s->ag->l7, s->id, port, true);
+		else if (s->ag->dp)
 			err = datapath_subscribe(s->ag->dp, &s->pod_ip, port, mode, s->id);
 		if (err)
 			return err;
 		sub->active = true;
 		log_info("session %u (%s): port %u %s", s->id, s->identity, port,
-			 mode == DATAPATH_STEAL ? "stolen" : "mirrored");
+			 mode == DATAPATH_STEAL	     ? "stolen"
+			 : mode == DATAPATH_FILTERED ? "stolen with a filter"
+						     : "mirrored");
 	}
 	return 0;
 }
@@ -305,7 +353,9 @@ static int deactivate_port(struct session *s, struct sub *sub)
 {
 	int err = 0;
 
-	if (sub->active && s->ag->dp)
+	if (sub->active && sub->mode == DATAPATH_FILTERED)
+		err = l7steer_set_ready(s->ag->l7, s->id, sub->port, false);
+	else if (sub->active && s->ag->dp)
 		err = datapath_unsubscribe(s->ag->dp, &s->pod_ip, sub->port, s->id);
 	if (sub->active)
 		log_info("session %u (%s): port %u back to the pod", s->id, s->identity, sub->port);
@@ -402,10 +452,21 @@ static int on_attach(struct session *s, const Bpfmirror__Frame *f)
 		goto fail;
 	}
 	if ((hdr && hdr[0]) || (path && path[0])) {
-		snprintf(msg, sizeof(msg),
-			 "attach: filtered steal is not available in this agent version");
-		code = BPFMIRROR__ERROR__CODE__CODE_UNAVAILABLE;
-		goto fail;
+		char why[400];
+		if (mode != DATAPATH_STEAL || !s->ag->l7) {
+			snprintf(msg, sizeof(msg), "attach: an HTTP filter needs steal mode%s",
+				 s->ag->l7 ? "" : " and the agent's data plane");
+			code = BPFMIRROR__ERROR__CODE__CODE_INVALID_ARGUMENT;
+			goto fail;
+		}
+		if (httpfilter_validate(hdr, path, why, sizeof(why))) {
+			snprintf(msg, sizeof(msg), "attach: %s", why);
+			code = BPFMIRROR__ERROR__CODE__CODE_INVALID_ARGUMENT;
+			goto fail;
+		}
+		snprintf(s->filter_header, sizeof(s->filter_header), "%s", hdr ? hdr : "");
+		snprintf(s->filter_path, sizeof(s->filter_path), "%s", path ? path : "");
+		mode = DATAPATH_FILTERED;
 	}
 	if (datapath_ip_parse(t->pod_ips[0], &s->pod_ip)) {
 		snprintf(msg, sizeof(msg), "attach: '%s' is not an IP address", t->pod_ips[0]);
@@ -511,8 +572,11 @@ static int on_attach(struct session *s, const Bpfmirror__Frame *f)
 	log_info("session %u (%s): attached to %s/%s (%s, pid %d, ifindex %d), %zu port(s) %s, "
 		 "range %u-%u",
 		 s->id, s->identity, t->namespace_, t->pod_name, s->pod_ip_str, (int)s->pid,
-		 s->ifindex, s->nsubs, mode == DATAPATH_STEAL ? "stolen" : "mirrored", s->range.lo,
-		 s->range.hi);
+		 s->ifindex, s->nsubs,
+		 mode == DATAPATH_STEAL	     ? "stolen"
+		 : mode == DATAPATH_FILTERED ? "stolen with a filter"
+					     : "mirrored",
+		 s->range.lo, s->range.hi);
 	err = send_frame(s, &r);
 	goto out;
 
@@ -547,7 +611,18 @@ static int on_subscribe(struct session *s, const Bpfmirror__Frame *f, bool add)
 		enum datapath_mode mode = f->subscribe->mode == BPFMIRROR__MODE__MODE_STEAL
 					      ? DATAPATH_STEAL
 					      : DATAPATH_MIRROR;
+		const Bpfmirror__HttpFilter *hf = f->subscribe->http_filter;
 		char why[200];
+		sub = find_sub(s, (uint16_t)port);
+		if (mode == DATAPATH_STEAL && ((hf && (hf->header_regex[0] || hf->path_regex[0])) ||
+					       (sub && sub->mode == DATAPATH_FILTERED))) {
+			/* The session's filter is the one given at attach. */
+			if (!s->filter_header[0] && !s->filter_path[0])
+				return send_error(s, f->request_id,
+						  BPFMIRROR__ERROR__CODE__CODE_INVALID_ARGUMENT,
+						  false, "subscribe: attach with the HTTP filter");
+			mode = DATAPATH_FILTERED;
+		}
 		if (mode == DATAPATH_STEAL &&
 		    policy_check_attach(s->ag->policy, s->ns, POLICY_STEAL, NULL, NULL, why,
 					sizeof(why))) {
@@ -925,6 +1000,13 @@ static int dispatch(struct session *s, const Bpfmirror__Frame *f)
 	case BPFMIRROR__FRAME__BODY_FILE_REQUEST:
 		err = on_file(s, f);
 		break;
+	case BPFMIRROR__FRAME__BODY_STREAM_DATA:
+	case BPFMIRROR__FRAME__BODY_STREAM_HALF_CLOSE:
+	case BPFMIRROR__FRAME__BODY_STREAM_CLOSE:
+		if (s->state == S_ATTACHED && s->ag->l7)
+			l7steer_on_frame(s->ag->l7, s->id, f);
+		err = 0;
+		break;
 	case BPFMIRROR__FRAME__BODY_HEARTBEAT:
 		err = on_heartbeat(s, f);
 		break;
@@ -963,6 +1045,8 @@ static void on_session_io(struct evloop *loop, int fd, unsigned events, void *ct
 			return;
 		}
 		update_interest(s);
+		if (s->ag->l7)
+			l7steer_session_writable(s->ag->l7, s->id);
 	}
 	if (!(events & EV_READ))
 		return;

@@ -41,6 +41,7 @@ enum bm_reason {
 			       * for steal/return, still delivered for mirror) */
 	BM_R_FLOW_TABLE_FULL, /* flow entry could not be created: flow not tracked */
 	BM_R_TRUNCATED,	      /* copy shorter than the packet (larger than BM_CAP_MAX) */
+	BM_R_ROUTED,	      /* filtered steal: redirected to the agent's L7 router */
 	BM_R_MAX,
 };
 
@@ -49,7 +50,20 @@ enum bm_verdict {
 	BM_V_NONE = 0,
 	BM_V_MIRROR = 1,
 	BM_V_STEAL = 2,
+	BM_V_ROUTE = 3, /* filtered steal: the flow goes to the agent's L7 router */
 };
+
+/*
+ * Filtered steal: packets of routed flows are redirected (tc egress of the
+ * pod's link -> egress of the agent's router veth, whose peer lives in the
+ * agent's private router namespace). Their destination MAC is rewritten to
+ * this fixed address, which the agent gives the peer, so the peer accepts
+ * them as PACKET_HOST. A locally administered unicast address.
+ */
+#define BM_ROUTER_MAC                                                                              \
+	{                                                                                          \
+		0x02, 0x62, 0x6d, 0x72, 0x74, 0x01                                                 \
+	}
 
 /* Direction of a packet relative to the pod, as seen on its host-side link. */
 enum bm_dir {
@@ -94,7 +108,8 @@ struct bm_port_key {
 struct bm_sub {
 	__u32 mirror[BM_MAX_SESSIONS]; /* host, mirror session ids; 0 = free slot */
 	__u32 steal;		       /* host, stealing session id; 0 = none */
-	__u32 pad;		       /* zero */
+	__u32 router_ifindex;	       /* host; nonzero: new connections go to the agent's
+					* L7 router through this link (filtered steal) */
 };
 
 /* Value of the reserved-port map: the twin session owning the port. */
@@ -118,7 +133,8 @@ struct bm_flow_key {
 struct bm_flow {
 	__u32 sessions[BM_MAX_SESSIONS]; /* host; steal: sessions[0]; 0 = free slot */
 	__u8 verdict;			 /* enum bm_verdict */
-	__u8 pad[7];			 /* zero */
+	__u8 pad[3];			 /* zero */
+	__u32 ifindex;			 /* host, BM_V_ROUTE: the router link */
 	__u64 packets;			 /* host, packets handed off */
 	__u64 bytes;			 /* host, bytes handed off (L3 length) */
 };

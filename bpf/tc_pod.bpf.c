@@ -51,6 +51,8 @@ int bm_to_pod(struct __sk_buff *skb)
 	__sync_fetch_and_add(&flow->bytes, p.l3_len);
 	if (flow->verdict == BM_V_STEAL)
 		return bm_take(skb, &p, flow->sessions, BM_R_STOLEN, BM_DIR_TO_POD);
+	if (flow->verdict == BM_V_ROUTE)
+		return bm_route(skb, flow->ifindex);
 	if (flow->verdict != BM_V_MIRROR)
 		goto pass;
 	/* Pure ACKs carry nothing the replay needs: skip the copy. */
@@ -78,8 +80,8 @@ int bm_from_pod(struct __sk_buff *skb)
 		goto pass;
 	bm_flow_key_from_pod(&p, &fk);
 	flow = bpf_map_lookup_elem(&bm_flows, &fk);
-	/* The pod never saw a stolen flow's SYN; anything it sends on one is stray. */
-	if (flow && flow->verdict == BM_V_STEAL) {
+	/* The pod never saw a stolen (or routed) flow's SYN; anything it sends on one is stray. */
+	if (flow && (flow->verdict == BM_V_STEAL || flow->verdict == BM_V_ROUTE)) {
 		bm_count(BM_R_STEAL_FROM_POD, skb->len);
 		return BM_ACT_DROP;
 	}

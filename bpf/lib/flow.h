@@ -70,8 +70,12 @@ static __always_inline __u32 bm_flow_on_syn(const struct bm_pkt *p, const struct
 	if (sub->steal && !bm_from_node(p)) {
 		f.verdict = BM_V_STEAL;
 		f.sessions[0] = sub->steal;
+	} else if (sub->router_ifindex && !bm_from_node(p)) {
+		/* The router's own connections to the app come from the node. */
+		f.verdict = BM_V_ROUTE;
+		f.ifindex = sub->router_ifindex;
 	} else {
-		if (sub->steal)
+		if (sub->steal || sub->router_ifindex)
 			reason = BM_R_PROBE;
 		for (int i = 0; i < BM_MAX_SESSIONS; i++) {
 			f.sessions[i] = sub->mirror[i];

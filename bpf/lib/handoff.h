@@ -103,4 +103,21 @@ static __always_inline int bm_take(struct __sk_buff *skb, const struct bm_pkt *p
 	return BM_ACT_DROP;
 }
 
+/*
+ * Filtered steal: hands the packet to the agent's router namespace through
+ * the egress of its veth. The destination MAC becomes the router peer's,
+ * else the peer would see PACKET_OTHERHOST and IP would drop the packet.
+ */
+static __always_inline int bm_route(struct __sk_buff *skb, __u32 ifindex)
+{
+	const __u8 mac[6] = BM_ROUTER_MAC;
+
+	if (bpf_skb_store_bytes(skb, 0, mac, sizeof(mac), 0)) {
+		bm_count(BM_R_HANDOFF_FAILED, skb->len);
+		return BM_ACT_DROP;
+	}
+	bm_count(BM_R_ROUTED, skb->len);
+	return bpf_redirect(ifindex, 0);
+}
+
 #endif

@@ -15,6 +15,7 @@
 #include <ftw.h>
 #include <getopt.h>
 #include <pwd.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -328,6 +329,29 @@ static int fill_links(const struct bm_config *cfg, const struct target *t, struc
 	return 0;
 }
 
+/*
+ * Filters are checked here, before anything is attached: POSIX ERE as the
+ * agent compiles them (header case-insensitive). The agent checks again
+ * (and also refuses back-references).
+ */
+static int check_filter(const char *what, const char *re, int flags)
+{
+	char msg[200];
+	regex_t rx;
+	int rc;
+
+	if (!re || !re[0])
+		return 0;
+	rc = regcomp(&rx, re, REG_EXTENDED | REG_NOSUB | flags);
+	if (rc) {
+		regerror(rc, &rx, msg, sizeof(msg));
+		log_error("attach: invalid %s regex '%s': %s", what, re, msg);
+		return -EINVAL;
+	}
+	regfree(&rx);
+	return 0;
+}
+
 int cmd_attach(int argc, char **argv)
 {
 	struct bm_config cfg;
@@ -361,6 +385,16 @@ int cmd_attach(int argc, char **argv)
 	if (rc) {
 		config_free(&cfg);
 		return rc == 1 ? 0 : rc;
+	}
+	rc = 2;
+	if (check_filter("--header", cfg.incoming.header, REG_ICASE) ||
+	    check_filter("--path", cfg.incoming.path, 0))
+		goto out;
+	if (((cfg.incoming.header && cfg.incoming.header[0]) ||
+	     (cfg.incoming.path && cfg.incoming.path[0])) &&
+	    cfg.incoming.mode != BM_MODE_STEAL) {
+		log_error("attach: --header and --path filter what is stolen: add --steal");
+		goto out;
 	}
 	rc = 1;
 	if (target_parse(cfg.target, &spec, &kerr) ||

@@ -4,6 +4,7 @@
 #include "log.h"
 #include "pkt.h"
 #include "replay.h"
+#include "streams.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -32,6 +33,7 @@ struct sess {
 	const struct attach_params *p;
 	struct twin *tw;
 	struct replay *rp;
+	struct streams *streams; /* filtered steal */
 	struct session_stats *st;
 	int sigfd;
 	int exit_status;
@@ -261,6 +263,7 @@ static void link_down(struct sess *s, struct link *l, const char *why)
 	l->up = false;
 	memset(l->stealing, 0, sizeof(l->stealing));
 	s->st->disconnects++;
+	streams_link_down(s->streams, l);
 	replay_reset_all(s->rp);
 	if (s->p->exit_on_disconnect) {
 		log_error("lost the agent of %s (%s): %s; stopping the command "
@@ -294,6 +297,7 @@ static void on_link_io(struct evloop *loop, int fd, unsigned events, void *ctx)
 		}
 		if (rc == 0)
 			evloop_watch(s->loop, fd, EV_READ, on_link_io, s);
+		streams_link_writable(s->streams, l);
 	}
 	if (!(events & EV_READ))
 		return;
@@ -313,6 +317,12 @@ static void on_link_io(struct evloop *loop, int fd, unsigned events, void *ctx)
 		case BPFMIRROR__FRAME__BODY_PACKET_BATCH:
 			on_batch(s, f->packet_batch);
 			break;
+		case BPFMIRROR__FRAME__BODY_STREAM_OPEN:
+		case BPFMIRROR__FRAME__BODY_STREAM_DATA:
+		case BPFMIRROR__FRAME__BODY_STREAM_HALF_CLOSE:
+		case BPFMIRROR__FRAME__BODY_STREAM_CLOSE:
+			streams_on_frame(s->streams, l, f);
+			break;
 		case BPFMIRROR__FRAME__BODY_ERROR:
 			log_error("agent on %s: %s", client_node_name(l->cl),
 				  client_error_text(f, text, sizeof(text)));
@@ -327,6 +337,15 @@ static void on_link_io(struct evloop *loop, int fd, unsigned events, void *ctx)
 		}
 		wire_frame_free(f);
 	}
+}
+
+/* Streams queued a frame on l: write it when the socket takes it. */
+static void kick_link(void *ctx, struct link *l)
+{
+	struct sess *s = ctx;
+
+	if (l->up && client_pending(l->cl))
+		evloop_watch(s->loop, client_fd(l->cl), EV_READ | EV_WRITE, on_link_io, s);
 }
 
 static void reattach(struct sess *s, struct link *l)
@@ -377,12 +396,19 @@ static void send_subscribe(struct sess *s, struct link *l, size_t i, bool on)
 	Bpfmirror__Frame f = BPFMIRROR__FRAME__INIT;
 	Bpfmirror__Subscribe sub = BPFMIRROR__SUBSCRIBE__INIT;
 	Bpfmirror__Unsubscribe uns = BPFMIRROR__UNSUBSCRIBE__INIT;
+	Bpfmirror__HttpFilter hf = BPFMIRROR__HTTP_FILTER__INIT;
 	uint32_t port = s->p->ports[i];
+	bool filtered = (s->p->header && s->p->header[0]) || (s->p->path && s->p->path[0]);
 
 	f.request_id = 0x80000000u + port; /* answers are logged, not awaited */
 	if (on) {
 		sub.port = port;
 		sub.mode = BPFMIRROR__MODE__MODE_STEAL;
+		if (filtered) {
+			hf.header_regex = (char *)(s->p->header ? s->p->header : "");
+			hf.path_regex = (char *)(s->p->path ? s->p->path : "");
+			sub.http_filter = &hf;
+		}
 		f.body_case = BPFMIRROR__FRAME__BODY_SUBSCRIBE;
 		f.subscribe = &sub;
 	} else {
@@ -394,8 +420,14 @@ static void send_subscribe(struct sess *s, struct link *l, size_t i, bool on)
 		l->stealing[i] = on;
 		if (l == &s->links[0])
 			log_info("%s port %u: %s", on ? "stealing" : "released", port,
-				 on ? "the local process listens; new connections come here"
-				    : "nothing listens locally; new connections go to the pod");
+				 on ? (filtered ? "the local process listens; matching requests "
+						  "come here"
+						: "the local process listens; new connections come "
+						  "here")
+				    : (filtered ? "nothing listens locally; all requests go to "
+						  "the pod"
+						: "nothing listens locally; new connections go to "
+						  "the pod"));
 	}
 }
 
@@ -515,6 +547,13 @@ int session_run(struct link *links, size_t nlinks, const struct attach_params *p
 	s->rp = replay_new(&ro);
 	if (!s->loop || !s->rp)
 		goto out;
+	{
+		struct streams_opts so = {
+		    .loop = s->loop, .twin_pid = tw->pid, .kick = kick_link, .ctx = s};
+		s->streams = streams_new(&so);
+		if (!s->streams)
+			goto out;
+	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
@@ -530,8 +569,8 @@ int session_run(struct link *links, size_t nlinks, const struct attach_params *p
 			evloop_watch(s->loop, client_fd(links[i].cl), EV_READ, on_link_io, s);
 	evloop_timer(s->loop, HEARTBEAT_MS, on_heartbeat, s);
 	evloop_timer(s->loop, REPLAY_TICK_MS, on_replay_tick, s);
-	/* Whole-connection steal: only while the local process listens. */
-	if (p->steal && !(p->header && p->header[0]) && !(p->path && p->path[0]))
+	/* Steal (whole or filtered): only while the local process listens. */
+	if (p->steal)
 		evloop_timer(s->loop, 0, on_listen_poll, s);
 	/* A SIGCHLD that arrived before the mask is caught by this first check. */
 	{
@@ -556,6 +595,7 @@ out:
 		    (unsigned long long)rs.bytes_over_budget);
 		replay_free(s->rp);
 	}
+	streams_free(s->streams);
 	if (s->sigfd >= 0)
 		close(s->sigfd);
 	evloop_free(s->loop);

@@ -130,6 +130,11 @@ int client_pending(const struct bm_client *c)
 	return frame_writer_pending(c->wr);
 }
 
+size_t client_queued(const struct bm_client *c)
+{
+	return frame_writer_queued(c->wr);
+}
+
 int client_send(struct bm_client *c, const Bpfmirror__Frame *f)
 {
 	int err = wire_send(c->wr, f);

@@ -37,6 +37,8 @@ int client_send(struct bm_client *c, const Bpfmirror__Frame *f);
 /* Writes queued bytes; 0 when all are out, 1 when some wait, -errno. */
 int client_flush(struct bm_client *c);
 int client_pending(const struct bm_client *c);
+/* Bytes queued and not yet written. */
+size_t client_queued(const struct bm_client *c);
 
 /*
  * Next frame from the agent, waiting up to timeout_ms (0: do not wait).

@@ -125,6 +125,8 @@ out_free:
 #ifndef BUILD_TAG
 #define BUILD_TAG "deployed"
 #endif
+/* BUILD_TAG, plus " (LOCAL_TAG)" when that variable is set: tells developers' builds apart. */
+static char build_tag[128] = BUILD_TAG;
 
 static void handle_count(const struct http_request *req, struct http_reply *rep, void *ctx)
 {
@@ -145,7 +147,7 @@ static void handle_count(const struct http_request *req, struct http_reply *rep,
 	reply_printf(rep, ",\"pod\":");
 	reply_json_string(rep, cfg.hostname);
 	reply_printf(rep, ",\"build\":");
-	reply_json_string(rep, BUILD_TAG);
+	reply_json_string(rep, build_tag);
 	if (ask_ipinfo(req->peer, req->tenant, info, sizeof(info)) == 0)
 		reply_printf(rep, ",\"info\":%s}\n", info);
 	else
@@ -209,7 +211,9 @@ int main(void)
 			return 1;
 		}
 	}
-	printf("build=%s redis=%s ip-info=%s ttl=%d response=\"%s\"\n", BUILD_TAG, cfg.redis_addr,
+	if (getenv("LOCAL_TAG") && getenv("LOCAL_TAG")[0])
+		snprintf(build_tag, sizeof(build_tag), "%s (%s)", BUILD_TAG, getenv("LOCAL_TAG"));
+	printf("build=%s redis=%s ip-info=%s ttl=%d response=\"%s\"\n", build_tag, cfg.redis_addr,
 	       cfg.ipinfo_addr, cfg.ttl, cfg.response);
 	err = httpd_serve(port, &ops);
 	fprintf(stderr, "ip-visit-counter: cannot serve on port %d: %s\n", port, strerror(-err));

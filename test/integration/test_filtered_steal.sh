@@ -1,0 +1,120 @@
+#!/bin/sh
+# Issue 6 "Must show" in simcluster: two developers attached to
+# deployment/ip-visit-counter with --steal --header 'X-Dev: team-a' and
+# 'X-Dev: team-b', each running the local build (LOCAL_TAG tells them apart).
+# Over ONE keep-alive connection through the Service, 1,000 requests
+# alternating team-a / team-b / no header are each answered by the right
+# party; the pods stay Ready; after team-a detaches its requests go to the pod
+# while team-b's still reach team-b. Also: a second whole-connection steal of
+# the port is refused naming the holder, and kill -9 of the agent fails open.
+# Root only; 77 = skipped. Run under flock /tmp/bpfmirror-simcluster.lock.
+cd "$(dirname "$0")/../.." || exit 1
+SC=scripts/simcluster
+if [ "$(id -u)" != 0 ]; then
+	echo "skip: needs root"
+	exit 77
+fi
+for tool in jq /usr/bin/python3; do
+	command -v "$tool" >/dev/null 2>&1 || { echo "skip: $tool missing (make deps)"; exit 77; }
+done
+T=$(mktemp -d /tmp/test_fsteal.XXXXXX) || exit 1
+A= B= W=
+cleanup() {
+	[ -n "$KEEP" ] && cp -r "$T" /tmp/keep_fsteal
+	for p in $A $B $W; do kill "$p" 2>/dev/null; done
+	sleep 0.3
+	for p in $A $B $W; do kill -9 "$p" 2>/dev/null; done
+	$SC down >/dev/null 2>&1
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+FAILS=0
+ok() { echo "   ok   $1"; }
+bad() { echo "   FAIL $1"; FAILS=$((FAILS + 1)); }
+
+$SC up >"$T/up.log" 2>&1 || { cat "$T/up.log"; echo "FAIL: simcluster up"; exit 1; }
+STATE=$($SC state)
+export KUBECONFIG="$($SC kubeconfig)"
+METRICS=$(jq -r '.node.internalIP' "$STATE"):47101
+
+# Starts a developer: $1 = tag, prints the pid; waits for the steal to be active.
+start_dev() {
+	LOCAL_TAG=$1 build/bpfmirror attach deployment/ip-visit-counter --steal \
+		--header "^X-Dev: $1\$" --connect direct -- \
+		build/apps/ip-visit-counter-local >"$T/$1.out" 2>"$T/$1.err" &
+	echo $!
+}
+wait_stealing() {
+	i=0
+	until [ "$(grep -c 'stealing port 8080' "$T/$1.err" 2>/dev/null)" -ge 1 ]; do
+		i=$((i + 1))
+		if [ $i -gt 150 ]; then
+			cat "$T/$1.err" "$T/$1.out"
+			return 1
+		fi
+		sleep 0.1
+	done
+	sleep 0.5 # the Subscribe reaches the agent
+}
+
+A=$(start_dev team-a)
+B=$(start_dev team-b)
+wait_stealing team-a || { bad "team-a never stole"; exit 1; }
+wait_stealing team-b || { bad "team-b never stole"; exit 1; }
+ok "two developers attached with header filters"
+
+count() { jq -r --arg v "$2" --arg b "$3" '.by_value[$v][$b] // 0' "$1"; }
+$SC client -- python3 test/tools/altclient.py ip-visit-counter 80 /count 999 X-Dev team-a team-b - >"$T/r1.json"
+echo "   load: $(head -c 300 "$T/r1.json")"
+[ "$(jq -r .ok "$T/r1.json")" = 999 ] && [ "$(jq -r .reconnects "$T/r1.json")" = 0 ] &&
+	ok "999 requests answered on one keep-alive connection" || bad "answers: $(cat "$T/r1.json")"
+[ "$(count "$T/r1.json" team-a 'local build (team-a)')" = 333 ] && ok "333 team-a requests answered by team-a" || bad "team-a: $(jq -c '.by_value["team-a"]' "$T/r1.json")"
+[ "$(count "$T/r1.json" team-b 'local build (team-b)')" = 333 ] && ok "333 team-b requests answered by team-b" || bad "team-b: $(jq -c '.by_value["team-b"]' "$T/r1.json")"
+[ "$(count "$T/r1.json" - deployed)" = 333 ] && ok "333 requests without header answered by the pod" || bad "no header: $(jq -c '.by_value["-"]' "$T/r1.json")"
+$SC client -- curl -s -m 5 -H 'X-Dev: team-a' http://ip-visit-counter/count >"$T/one.json"
+[ "$(jq -r .build "$T/one.json")" = "local build (team-a)" ] && ok "request 1000 (curl, fresh connection): team-a" || bad "curl: $(cat "$T/one.json")"
+
+ip netns exec bm-node curl -s "http://$METRICS/metrics" >"$T/m1"
+grep -q 'bpfmirror_router_requests_total{target="session"}' "$T/m1" && ok "router metrics: $(grep '^bpfmirror_router_requests_total' "$T/m1" | tr '\n' ' ')" || bad "no router metrics"
+
+# ---- probes keep passing --------------------------------------------------
+$SC status >"$T/status" 2>&1
+PODS=$(grep -E 'ip-visit-counter-[a-z0-9]+-[a-z0-9]+ ' "$T/status")
+if [ "$(echo "$PODS" | grep -cE ' 1/1 +Running +0 ')" = 2 ]; then ok "both pods still Ready, no restart"; else bad "pods: $PODS"; fi
+grep -q "kube-probe" "$T/team-a.out" "$T/team-b.out" && bad "a probe reached a developer" || ok "no probe reached a developer"
+
+# ---- second whole-connection steal --------------------------------------
+build/bpfmirror attach deployment/ip-visit-counter --steal --connect direct -- sleep 30 >"$T/w.out" 2>"$T/w.err" &
+W=$!
+sleep 3
+BPFMIRROR_IDENTITY=second build/bpfmirror attach deployment/ip-visit-counter --steal --connect direct -- true >"$T/w2.out" 2>"$T/w2.err"
+rc=$?
+[ $rc -ne 0 ] && grep -q "already stolen by" "$T/w2.err" && ok "second whole steal refused: $(grep -o 'already stolen by [^ ]*' "$T/w2.err" | head -1)" || bad "second whole steal (rc $rc): $(tail -2 "$T/w2.err")"
+kill $W 2>/dev/null
+wait $W 2>/dev/null
+W=
+
+# ---- team-a detaches -----------------------------------------------------
+kill -INT "$A"
+i=0
+while kill -0 "$A" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+A=
+sleep 0.3
+$SC client -- python3 test/tools/altclient.py ip-visit-counter 80 /count 300 X-Dev team-a team-b - >"$T/r2.json"
+echo "   after team-a left: $(jq -c .by_value "$T/r2.json")"
+[ "$(count "$T/r2.json" team-a deployed)" = 100 ] && ok "team-a's requests now go to the pod" || bad "team-a after detach: $(jq -c '.by_value["team-a"]' "$T/r2.json")"
+[ "$(count "$T/r2.json" team-b 'local build (team-b)')" = 100 ] && ok "team-b's still reach team-b" || bad "team-b after team-a left: $(jq -c '.by_value["team-b"]' "$T/r2.json")"
+
+# ---- fail open: agent killed ---------------------------------------------
+AGENT=$(pgrep -f 'bpfmirror-agent.*--listen' | head -1)
+if [ -n "$AGENT" ]; then
+	kill -9 "$AGENT"
+	sleep 0.5
+	$SC client -- curl -s -m 5 -H 'X-Dev: team-b' http://ip-visit-counter/count >"$T/fo.json"
+	[ "$(jq -r .build "$T/fo.json" 2>/dev/null)" = deployed ] && ok "agent killed: the pod serves team-b's request" || bad "after kill -9: $(cat "$T/fo.json")"
+	ip netns exec bm-node ip link show bpfmr0 >/dev/null 2>&1 && bad "router veth left behind" || ok "router namespace and veth gone with the agent"
+fi
+
+echo "test_filtered_steal: $((FAILS == 0 ? 1 : 0)) passed, $((FAILS > 0 ? 1 : 0)) failed"
+[ $FAILS -eq 0 ]
