@@ -1,0 +1,184 @@
+/* BPF_PROG_RUN tests of the filtered-steal verdict: redirect to the router link, MAC, exemptions.
+ */
+#include "datapath.h"
+#include "pktgen.h"
+#include <check.h>
+#include <stdlib.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#define POD    "10.0.0.2"
+#define CLIENT "10.0.0.1"
+#define NODE   "10.0.0.254"
+
+#define ACT_NEXT     (-1)
+#define ACT_DROP     2
+#define ACT_REDIRECT 7
+#define ROUTER_IF    1 /* lo: any existing ifindex will do for a test run */
+
+static struct datapath *dp;
+static struct bm_stat before[BM_R_MAX];
+static uint8_t out[2048];
+
+static void setup(void)
+{
+	struct datapath_opts o = DATAPATH_OPTS_DEFAULT;
+
+	o.no_tun = true;
+	o.no_stale_cleanup = true;
+	o.ring_bytes = 1 << 20;
+	o.flow_table_size = 1024;
+	dp = datapath_open(&o);
+	ck_assert_msg(dp != NULL, "datapath_open: %s", strerror(errno));
+	ck_assert_int_eq(datapath_stats(dp, before), 0);
+}
+
+static void teardown(void)
+{
+	datapath_close(dp);
+	dp = NULL;
+}
+
+/* Runs the program of dir on one packet (output bytes in out); returns its verdict. */
+static int run(enum bm_dir dir, const struct pg_flow *f, uint8_t flags, size_t payload)
+{
+	static uint8_t buf[2048];
+	size_t len = pg_build(buf, f, flags, payload);
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = buf, .data_size_in = (uint32_t)len,
+		    .data_out = out, .data_size_out = sizeof(out), .repeat = 1);
+	int err = bpf_prog_test_run_opts(datapath_prog_fd(dp, dir), &o);
+
+	ck_assert_msg(err == 0, "prog_run: %d", err);
+	return (int)o.retval;
+}
+
+static uint64_t delta(enum bm_reason r)
+{
+	struct bm_stat now[BM_R_MAX];
+
+	ck_assert_int_eq(datapath_stats(dp, now), 0);
+	return now[r].packets - before[r].packets;
+}
+
+static struct datapath_ip ip(const char *s)
+{
+	struct datapath_ip a;
+
+	ck_assert_int_eq(datapath_ip_parse(s, &a), 0);
+	return a;
+}
+
+static const struct pg_flow c2p = {AF_INET, CLIENT, POD, 40000, 8080, IPPROTO_TCP};
+static const struct pg_flow p2c = {AF_INET, POD, CLIENT, 8080, 40000, IPPROTO_TCP};
+
+START_TEST(route_redirects_flow_with_router_mac)
+{
+	static const uint8_t mac[6] = BM_ROUTER_MAC;
+	struct datapath_ip pod = ip(POD);
+	struct bm_flow_key k = {0};
+	struct bm_flow f;
+
+	ck_assert_int_eq(datapath_route(dp, &pod, 8080, ROUTER_IF), 0);
+	ck_assert_int_eq(run(BM_DIR_TO_POD, &c2p, PG_SYN, 0), ACT_REDIRECT);
+	ck_assert_int_eq(memcmp(out, mac, 6), 0);
+	k.family = BM_AF_INET;
+	k.proto = IPPROTO_TCP;
+	k.sport = htons(40000);
+	k.dport = htons(8080);
+	inet_pton(AF_INET, CLIENT, k.saddr);
+	inet_pton(AF_INET, POD, k.daddr);
+	ck_assert_int_eq(datapath_flow_lookup(dp, &k, &f), 0);
+	ck_assert_uint_eq(f.verdict, BM_V_ROUTE);
+	ck_assert_uint_eq(f.ifindex, ROUTER_IF);
+	/* Every later packet of the flow follows, data and pure ACKs alike. */
+	ck_assert_int_eq(run(BM_DIR_TO_POD, &c2p, PG_ACK, 0), ACT_REDIRECT);
+	ck_assert_int_eq(run(BM_DIR_TO_POD, &c2p, PG_ACK | PG_PSH, 100), ACT_REDIRECT);
+	ck_assert_int_eq(memcmp(out, mac, 6), 0);
+	ck_assert_uint_eq(delta(BM_R_ROUTED), 3);
+	/* The pod never saw the SYN: whatever it sends on that flow is dropped. */
+	ck_assert_int_eq(run(BM_DIR_FROM_POD, &p2c, PG_RST, 0), ACT_DROP);
+}
+END_TEST
+
+START_TEST(route_spares_node_sources)
+{
+	struct datapath_ip pod = ip(POD), node = ip(NODE);
+	struct pg_flow probe = c2p;
+
+	probe.src = NODE;
+	ck_assert_int_eq(datapath_add_node_addr(dp, &node), 0);
+	ck_assert_int_eq(datapath_route(dp, &pod, 8080, ROUTER_IF), 0);
+	/* Kubelet probes and the router's own connections to the app. */
+	ck_assert_int_eq(run(BM_DIR_TO_POD, &probe, PG_SYN, 0), ACT_NEXT);
+	ck_assert_int_eq(run(BM_DIR_TO_POD, &probe, PG_ACK, 20), ACT_NEXT);
+	ck_assert_uint_eq(delta(BM_R_PROBE), 1);
+	ck_assert_uint_eq(delta(BM_R_ROUTED), 0);
+}
+END_TEST
+
+START_TEST(route_off_keeps_existing_flows)
+{
+	struct datapath_ip pod = ip(POD);
+	struct pg_flow other = c2p;
+
+	ck_assert_int_eq(datapath_route(dp, &pod, 8080, ROUTER_IF), 0);
+	ck_assert_int_eq(run(BM_DIR_TO_POD, &c2p, PG_SYN, 0), ACT_REDIRECT);
+	ck_assert_int_eq(datapath_route(dp, &pod, 8080, 0), 0);
+	/* The router still serves the connection it accepted... */
+	ck_assert_int_eq(run(BM_DIR_TO_POD, &c2p, PG_ACK, 10), ACT_REDIRECT);
+	/* ...new ones go to the pod, and so do other ports. */
+	other.sport = 40001;
+	ck_assert_int_eq(run(BM_DIR_TO_POD, &other, PG_SYN, 0), ACT_NEXT);
+	other.dport = 9090;
+	ck_assert_int_eq(datapath_route(dp, &pod, 8080, ROUTER_IF), 0);
+	ck_assert_int_eq(run(BM_DIR_TO_POD, &other, PG_SYN, 0), ACT_NEXT);
+}
+END_TEST
+
+START_TEST(whole_steal_takes_precedence)
+{
+	struct datapath_ip pod = ip(POD);
+
+	ck_assert_int_eq(datapath_route(dp, &pod, 8080, ROUTER_IF), 0);
+	ck_assert_int_eq(datapath_subscribe(dp, &pod, 8080, DATAPATH_STEAL, 5), 0);
+	ck_assert_int_eq(run(BM_DIR_TO_POD, &c2p, PG_SYN, 0), ACT_DROP);
+	ck_assert_uint_eq(delta(BM_R_STOLEN), 1);
+	/* Ending the steal leaves the route in place. */
+	ck_assert_int_eq(datapath_unsubscribe(dp, &pod, 8080, 5), 0);
+	ck_assert_int_eq(run(BM_DIR_TO_POD, &c2p, PG_SYN, 0), ACT_REDIRECT);
+}
+END_TEST
+
+static Suite *route_suite(void)
+{
+	Suite *s = suite_create("route");
+	TCase *tc = tcase_create("prog_run");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, route_redirects_flow_with_router_mac);
+	tcase_add_test(tc, route_spares_node_sources);
+	tcase_add_test(tc, route_off_keeps_existing_flows);
+	tcase_add_test(tc, whole_steal_takes_precedence);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "test_route: needs root (BPF), skipping\n");
+		return 77;
+	}
+	sr = srunner_create(route_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
