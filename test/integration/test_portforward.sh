@@ -6,6 +6,7 @@
 # reaches the node agent through `kubectl port-forward` end to end, and
 # `--connect direct` still works. Also the CLI's errors for a missing kubectl
 # and for RBAC refusing pods/portforward. Root only; 77 = skipped.
+# shellcheck disable=SC2015,SC2016 # ok/bad chains; $VARS are for the twin's shell
 cd "$(dirname "$0")/../.." || exit 1
 SC=scripts/simcluster
 KUBECTL=$PWD/build/tools/bin/kubectl
@@ -51,7 +52,8 @@ pf() {
 }
 
 $SC up >"$T/up.log" 2>&1 || { cat "$T/up.log"; echo "FAIL: simcluster up"; exit 1; }
-export KUBECONFIG="$($SC kubeconfig)"
+KUBECONFIG=$($SC kubeconfig)
+export KUBECONFIG
 grep -q "agent pod .* ready" "$T/up.log" || { cat "$T/up.log"; echo "FAIL: agent pod not ready"; exit 1; }
 AGENT=$("$KUBECTL" get pods -n bpfmirror -l app.kubernetes.io/name=bpfmirror-agent -o jsonpath='{.items[0].metadata.name}')
 REDIS=$("$KUBECTL" get pods -o name | sed -n 's|^pod/\(redis-main-.*\)|\1|p' | head -1)
@@ -118,7 +120,7 @@ for p in $PFS; do kill "$p" 2>/dev/null; done
 PFS=
 
 # ---- bpfmirror attach --connect port-forward ------------------------------------
-PATH="$PWD/build/tools/bin:$PATH" build/bpfmirror attach deployment/ip-visit-counter --connect port-forward \
+PATH="$PWD/build/tools/bin:$PATH" timeout -k 5 60 build/bpfmirror attach deployment/ip-visit-counter --connect port-forward \
 	-- sh -c 'echo "REDIS=$REDISADDRESS"' >"$T/attach.out" 2>"$T/attach.err"
 rc=$?
 [ $rc -eq 0 ] && grep -qx 'REDIS=redis-main:6379' "$T/attach.out" &&
@@ -131,26 +133,62 @@ sleep 0.3
 pgrep -f "kubectl port-forward.* -n bpfmirror pod/$AGENT :47100" >/dev/null &&
 	bad "kubectl port-forward left running" || ok "no kubectl left behind"
 
+# Mirrored traffic flows through the port-forward too (packets in the control stream).
+CLIENT_IP=$($SC client -- sh -c "ip -4 -o addr show | awk '/eth0/ {print \$4}' | cut -d/ -f1")
+PATH="$PWD/build/tools/bin:$PATH" build/bpfmirror attach deployment/ip-visit-counter --connect port-forward \
+	-- build/apps/ip-visit-counter-local >"$T/local.out" 2>"$T/local.err" &
+BM=$!
+PFS="$PFS $BM"
+i=0
+until grep -q "listening on" "$T/local.out" 2>/dev/null || [ $i -gt 100 ] || ! kill -0 "$BM" 2>/dev/null; do
+	sleep 0.1
+	i=$((i + 1))
+done
+$SC client -- python3 test/tools/loadgen.py ip-visit-counter 80 /count 100 100 >"$T/load.json"
+i=0
+while [ "$(grep -c "client=$CLIENT_IP \"GET /count\" 200" "$T/local.out")" -lt 200 ] && [ $i -lt 300 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+n=$(grep -c "client=$CLIENT_IP \"GET /count\" 200" "$T/local.out")
+[ "$n" = 200 ] && grep -q '"ok": 200' "$T/load.json" &&
+	ok "mirror through port-forward: the local build got and answered 200/200 requests" ||
+	bad "mirror through port-forward: local got $n of 200, load $(head -c 120 "$T/load.json"); $(grep -v 'GET /count' "$T/local.err" | tail -3)"
+kill -INT "$BM"
+i=0
+while kill -0 "$BM" 2>/dev/null && [ $i -lt 50 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+if kill -0 "$BM" 2>/dev/null; then
+	bad "bpfmirror still runs 5 s after SIGINT"
+	kill -KILL "$BM"
+else
+	ok "SIGINT detached"
+fi
+PFS=
+
 # The default agent.connect is port-forward; kubectl found as $BPFMIRROR_KUBECTL.
-BPFMIRROR_KUBECTL="$KUBECTL" build/bpfmirror attach deployment/ip-visit-counter -- sh -c 'echo "REDIS=$REDISADDRESS"' \
+BPFMIRROR_KUBECTL="$KUBECTL" timeout -k 5 60 build/bpfmirror attach deployment/ip-visit-counter -- sh -c 'echo "REDIS=$REDISADDRESS"' \
 	>"$T/attach2.out" 2>"$T/attach2.err" && grep -qx 'REDIS=redis-main:6379' "$T/attach2.out" &&
 	ok "default connect (port-forward) with BPFMIRROR_KUBECTL" || bad "BPFMIRROR_KUBECTL: $(tail -3 "$T/attach2.err")"
 
-build/bpfmirror attach deployment/ip-visit-counter --connect direct -- sh -c 'echo "REDIS=$REDISADDRESS"' \
+timeout -k 5 60 build/bpfmirror attach deployment/ip-visit-counter --connect direct -- sh -c 'echo "REDIS=$REDISADDRESS"' \
 	>"$T/direct.out" 2>"$T/direct.err" && grep -qx 'REDIS=redis-main:6379' "$T/direct.out" &&
 	ok "--connect direct still works" || bad "direct: $(tail -3 "$T/direct.err")"
 
 # ---- clear errors ------------------------------------------------------------------
 mkdir "$T/bin"
 for t in sh cat; do ln -s "$(command -v $t)" "$T/bin/$t"; done
-env -u BPFMIRROR_KUBECTL PATH="$T/bin" "$PWD/build/bpfmirror" attach deployment/ip-visit-counter --connect port-forward \
+timeout -k 5 60 env -u BPFMIRROR_KUBECTL PATH="$T/bin" "$PWD/build/bpfmirror" attach deployment/ip-visit-counter --connect port-forward \
 	-- true >"$T/nokubectl.out" 2>&1
 rc=$?
 [ $rc -ne 0 ] && grep -q "kubectl is not installed" "$T/nokubectl.out" && grep -q "hint: install kubectl" "$T/nokubectl.out" &&
 	ok "missing kubectl: $(grep -m1 'not installed' "$T/nokubectl.out" | cut -c1-90)..." ||
 	bad "missing kubectl (rc $rc): $(cat "$T/nokubectl.out")"
-BPFMIRROR_KUBECTL=/nonexistent/kubectl build/bpfmirror attach deployment/ip-visit-counter -- true >"$T/badenv.out" 2>&1
-[ $? -ne 0 ] && grep -q "BPFMIRROR_KUBECTL=/nonexistent/kubectl" "$T/badenv.out" &&
+BPFMIRROR_KUBECTL=/nonexistent/kubectl timeout -k 5 60 build/bpfmirror attach deployment/ip-visit-counter -- true >"$T/badenv.out" 2>&1
+rc=$?
+[ $rc -ne 0 ] && grep -q "BPFMIRROR_KUBECTL=/nonexistent/kubectl" "$T/badenv.out" &&
 	ok "BPFMIRROR_KUBECTL pointing nowhere is named" || bad "bad BPFMIRROR_KUBECTL: $(cat "$T/badenv.out")"
 
 # simcluster's token may do anything: a stand-in kubectl answers like RBAC does.
@@ -160,8 +198,9 @@ echo 'error: error upgrading connection: pods "$AGENT" is forbidden: User "dev" 
 exit 1
 EOF
 chmod +x "$T/bin/kubectl"
-BPFMIRROR_KUBECTL="$T/bin/kubectl" build/bpfmirror attach deployment/ip-visit-counter -- true >"$T/rbac.out" 2>&1
-[ $? -ne 0 ] && grep -q "RBAC forbids port-forwarding to the agent pod bpfmirror/$AGENT" "$T/rbac.out" &&
+BPFMIRROR_KUBECTL="$T/bin/kubectl" timeout -k 5 60 build/bpfmirror attach deployment/ip-visit-counter -- true >"$T/rbac.out" 2>&1
+rc=$?
+[ $rc -ne 0 ] && grep -q "RBAC forbids port-forwarding to the agent pod bpfmirror/$AGENT" "$T/rbac.out" &&
 	grep -q "create pods/portforward in namespace bpfmirror" "$T/rbac.out" &&
 	ok "RBAC refusal names the permission (pods/portforward create in bpfmirror)" || bad "RBAC message: $(cat "$T/rbac.out")"
 
