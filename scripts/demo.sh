@@ -108,6 +108,24 @@ $SC client -- curl -s http://ip-visit-counter/count | jq -c '{ip, count, build, 
 
 # (filtered steal, issue 6, is appended below this line)
 
+# ---- filtered steal (issue 6) ---------------------------------------------
+demo_filtered_steal() {
+	step "filtered steal: only requests with the developer's header go to the local build"
+	echo "\$ LOCAL_TAG=alice bpfmirror attach deployment/ip-visit-counter --steal --header '^X-Dev: alice\$' --connect direct -- build/apps/ip-visit-counter-local"
+	LOCAL_TAG=alice build/bpfmirror attach deployment/ip-visit-counter --steal \
+		--header '^X-Dev: alice$' --connect direct -- \
+		build/apps/ip-visit-counter-local >"$LOG/fsteal.out" 2>"$LOG/fsteal.err" &
+	BM_PID=$!
+	wait_for "$LOG/fsteal.err" "stealing port"
+	sleep 0.5
+	echo "  without the header: the pod answers"
+	show $SC client -- curl -s http://ip-visit-counter/count | jq -c '{ip, count, build, pod}'
+	echo "  with 'X-Dev: alice': the local build answers (build \"local build (alice)\")"
+	show $SC client -- curl -s -H 'X-Dev: alice' http://ip-visit-counter/count | jq -c '{ip, count, build, pod}'
+	stop_bm
+}
+demo_filtered_steal
+
 if [ "${KEEP:-0}" = 1 ]; then
 	step "left up (KEEP=1): scripts/simcluster down removes it"
 else
