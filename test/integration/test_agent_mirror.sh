@@ -4,30 +4,9 @@
 # and keep-alive) are sent to that pod: every request is answered by the pod
 # and every one is copied. Then kill -9 of the agent: no bpfmirror program
 # stays attached and the pod keeps answering. Root only; 77 = skipped.
-cd "$(dirname "$0")/../.." || exit 1
-SC=scripts/simcluster
-if [ "$(id -u)" != 0 ]; then
-	echo "skip: needs root"
-	exit 77
-fi
-for tool in jq bpftool /usr/bin/python3; do
-	command -v "$tool" >/dev/null 2>&1 || { echo "skip: $tool missing (make deps)"; exit 77; }
-done
-T=$(mktemp -d /tmp/test_agent_mirror.XXXXXX) || exit 1
-TAP=
-cleanup() {
-	[ -n "$TAP" ] && kill "$TAP" 2>/dev/null
-	$SC down >/dev/null 2>&1
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-FAILS=0
-ok() { echo "   ok   $1"; }
-bad() { echo "   FAIL $1"; FAILS=$((FAILS + 1)); }
-
-$SC up >"$T/up.log" 2>&1 || { cat "$T/up.log"; echo "FAIL: simcluster up"; exit 1; }
-STATE=$($SC state)
+. "$(dirname "$0")/lib.sh"
+need jq bpftool /usr/bin/python3
+start_cluster test_agent_mirror
 AGENT=$(jq -r '.node.internalIP' "$STATE"):47100
 POD_IP=$(jq -r '[.pods[] | select(.name | startswith("ip-visit-counter"))][0].podIP' "$STATE")
 CID=$(jq -r '[.pods[] | select(.name | startswith("ip-visit-counter"))][0].containers[0].containerID' "$STATE")
@@ -45,7 +24,7 @@ fi
 
 build/bpfmirror tap --agent "$AGENT" --pod-ip "$POD_IP" --container-id "$CID" -p 8080 \
 	--seconds 90 -w "$T/mirror.pcap" >"$T/tap.out" 2>"$T/tap.err" &
-TAP=$!
+BM=$!
 i=0
 until grep -q ready "$T/tap.out" 2>/dev/null; do
 	i=$((i + 1))
@@ -60,9 +39,9 @@ echo "   load: $(cat "$T/load.json" | head -c 200)"
 
 # Copies may trail the answers by a batch interval: give them a moment.
 sleep 1
-kill "$TAP" 2>/dev/null
-wait "$TAP" 2>/dev/null
-TAP=
+kill "$BM" 2>/dev/null
+wait "$BM" 2>/dev/null
+BM=
 got=$(python3 test/tools/pcap_requests.py "$T/mirror.pcap" "GET /count")
 if [ "$got" = 1000 ]; then
 	ok "copies received: $got of 1000 requests ($(tail -1 "$T/tap.out"))"
@@ -80,24 +59,19 @@ echo "$m" | grep -q '^bpfmirror_datapath_packets_total{reason="mirrored"} [1-9]'
 # Fail open: kill -9 the agent while a session holds the pod.
 build/bpfmirror tap --agent "$AGENT" --pod-ip "$POD_IP" --container-id "$CID" -p 8080 \
 	--seconds 30 >"$T/tap2.out" 2>&1 &
-TAP=$!
+BM=$!
 sleep 1
-links_of_ours() {
-	bpftool -j prog show 2>/dev/null | jq -r '.[] | select(.name == "bm_to_pod" or .name == "bm_from_pod") | .id' >"$T/progs"
-	bpftool -j link show 2>/dev/null | jq -r '.[].prog_id' | grep -cxFf "$T/progs"
-}
-n=$(links_of_ours)
+n=$(our_links)
 [ "$n" -ge 2 ] && ok "attached: $n links" || bad "expected tcx links while attached, got $n"
-APID=$(pgrep -f 'bpfmirror-agent --listen' | head -1)
+APID=$(agent_pid)
 kill -9 "$APID"
 sleep 0.5
-n=$(links_of_ours)
+n=$(our_links)
 n=${n:-0}
 [ "$n" = 0 ] && ok "after kill -9: no bpfmirror link left" || bad "after kill -9: $n links left"
 $SC client -- python3 test/tools/loadgen.py "$POD_IP" 8080 /count 20 0 >"$T/after.json"
 [ "$(jq -r .ok "$T/after.json")" = 20 ] && ok "pod answers after the agent died" || bad "after kill: $(cat "$T/after.json")"
-wait "$TAP" 2>/dev/null
-TAP=
+wait "$BM" 2>/dev/null
+BM=
 
-echo "test_agent_mirror: $((FAILS == 0 ? 1 : 0)) passed, $((FAILS > 0 ? 1 : 0)) failed"
-[ $FAILS -eq 0 ]
+finish test_agent_mirror

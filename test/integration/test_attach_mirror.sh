@@ -5,32 +5,9 @@
 # answered by the pods and all copied to the local build, which sees the
 # client's real IP. Afterwards nothing of the twin or the session remains.
 # Root only; 77 = skipped.
-cd "$(dirname "$0")/../.." || exit 1
-SC=scripts/simcluster
-if [ "$(id -u)" != 0 ]; then
-	echo "skip: needs root"
-	exit 77
-fi
-for tool in jq bpftool /usr/bin/python3; do
-	command -v "$tool" >/dev/null 2>&1 || { echo "skip: $tool missing (make deps)"; exit 77; }
-done
-T=$(mktemp -d /tmp/test_attach.XXXXXX) || exit 1
-BM=
-cleanup() {
-	[ -n "$KEEP" ] && cp -r "$T" /tmp/keep_attach
-	[ -n "$BM" ] && kill "$BM" 2>/dev/null
-	$SC down >/dev/null 2>&1
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-FAILS=0
-ok() { echo "   ok   $1"; }
-bad() { echo "   FAIL $1"; FAILS=$((FAILS + 1)); }
-
-$SC up >"$T/up.log" 2>&1 || { cat "$T/up.log"; echo "FAIL: simcluster up"; exit 1; }
-STATE=$($SC state)
-export KUBECONFIG="$($SC kubeconfig)"
+. "$(dirname "$0")/lib.sh"
+need jq bpftool /usr/bin/python3
+start_cluster test_attach_mirror
 METRICS=$(jq -r '.node.internalIP' "$STATE"):47101
 CLIENT_IP=$($SC client -- sh -c "ip -4 -o addr show | awk '/eth0/ {print \$4}' | cut -d/ -f1")
 
@@ -44,6 +21,7 @@ rc=$?
 [ $rc -eq 7 ] && ok "the command's exit status is bpfmirror's (7)" || bad "exit status $rc, want 7: $(tail -3 "$T/e2")"
 
 # ---- the main job -----------------------------------------------------------
+ls -d /tmp/bpfmirror-?????? 2>/dev/null | sort >"$T/tmp.before"
 t0=$(date +%s%N)
 build/bpfmirror attach deployment/ip-visit-counter --connect direct -- \
 	build/apps/ip-visit-counter-local >"$T/local.out" 2>"$T/bm.err" &
@@ -91,13 +69,13 @@ done
 if kill -0 "$BM" 2>/dev/null; then bad "bpfmirror still runs 5 s after SIGINT"; else ok "SIGINT detached: $(grep detached "$T/bm.err" | head -c 100)"; fi
 BM=
 pgrep -f ip-visit-counter-local >/dev/null && bad "local build still running" || ok "no twin process left"
-ls -d /tmp/bpfmirror-* >/dev/null 2>&1 && bad "temporary files left: $(ls -d /tmp/bpfmirror-*)" || ok "no temporary files left"
+ls -d /tmp/bpfmirror-?????? 2>/dev/null | sort >"$T/tmp.after"
+left=$(comm -13 "$T/tmp.before" "$T/tmp.after")
+[ -z "$left" ] && ok "no temporary files left" || bad "temporary files left: $left"
 sleep 0.3
 s=$(ip netns exec bm-node curl -s "http://$METRICS/metrics" | awk '/^bpfmirror_sessions /{print $2}')
 [ "$s" = 0 ] && ok "agent shows no session" || bad "agent sessions: $s"
-bpftool -j prog show 2>/dev/null | jq -r '.[] | select(.name == "bm_to_pod") | .id' >"$T/progs"
-n=$(bpftool -j link show 2>/dev/null | jq -r '.[].prog_id' | grep -cxFf "$T/progs")
-[ "${n:-0}" = 0 ] && ok "no program attached to any pod" || bad "$n links left"
+n=$(our_links)
+[ "$n" = 0 ] && ok "no program attached to any pod" || bad "$n links left"
 
-echo "test_attach_mirror: $((FAILS == 0 ? 1 : 0)) passed, $((FAILS > 0 ? 1 : 0)) failed"
-[ $FAILS -eq 0 ]
+finish test_attach_mirror

@@ -4,37 +4,9 @@
 # agent is back (simcluster's kubelet restarts the DaemonSet pod); mirroring
 # then works again. With --exit-on-disconnect the command is stopped instead.
 # Root only; 77 = skipped.
-cd "$(dirname "$0")/../.." || exit 1
-SC=scripts/simcluster
-if [ "$(id -u)" != 0 ]; then
-	echo "skip: needs root"
-	exit 77
-fi
-command -v jq >/dev/null 2>&1 || { echo "skip: jq missing (make deps)"; exit 77; }
-T=$(mktemp -d /tmp/test_reconnect.XXXXXX) || exit 1
-BM=
-cleanup() {
-	[ -n "$BM" ] && kill "$BM" 2>/dev/null
-	$SC down >/dev/null 2>&1
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-FAILS=0
-ok() { echo "   ok   $1"; }
-bad() { echo "   FAIL $1"; FAILS=$((FAILS + 1)); }
-wait_for() { # wait_for FILE TEXT TENTHS
-	i=0
-	until grep -q "$2" "$1" 2>/dev/null; do
-		i=$((i + 1))
-		[ $i -gt "$3" ] && return 1
-		sleep 0.1
-	done
-}
-agent_pid() { pgrep -f 'bpfmirror-agent --listen' | head -1; }
-
-$SC up >"$T/up.log" 2>&1 || { cat "$T/up.log"; echo "FAIL: simcluster up"; exit 1; }
-export KUBECONFIG="$($SC kubeconfig)"
+. "$(dirname "$0")/lib.sh"
+need jq
+start_cluster test_attach_reconnect
 
 build/bpfmirror attach deployment/ip-visit-counter --connect direct -- \
 	build/apps/ip-visit-counter-local >"$T/local.out" 2>"$T/bm.err" &
@@ -59,7 +31,6 @@ wait "$BM" 2>/dev/null
 BM=
 
 # CI mode: the command ends with the connection.
-wait_for /dev/null x 0
 i=0
 until [ -n "$(agent_pid)" ] || [ $i -gt 100 ]; do sleep 0.1; i=$((i + 1)); done
 build/bpfmirror attach deployment/ip-visit-counter --connect direct --exit-on-disconnect -- \
@@ -78,5 +49,4 @@ else
 fi
 BM=
 
-echo "test_attach_reconnect: $((FAILS == 0 ? 1 : 0)) passed, $((FAILS > 0 ? 1 : 0)) failed"
-[ $FAILS -eq 0 ]
+finish test_attach_reconnect

@@ -3,25 +3,8 @@
 # local build only while it listens; kubelet probes never do; a second steal
 # of the same port is refused naming the holder; after detach the pod serves
 # again within a second. Root only; 77 = skipped.
-cd "$(dirname "$0")/../.." || exit 1
-SC=scripts/simcluster
-if [ "$(id -u)" != 0 ]; then
-	echo "skip: needs root"
-	exit 77
-fi
-command -v jq >/dev/null 2>&1 || { echo "skip: jq missing (make deps)"; exit 77; }
-T=$(mktemp -d /tmp/test_steal.XXXXXX) || exit 1
-BM=
-cleanup() {
-	[ -n "$BM" ] && kill "$BM" 2>/dev/null
-	$SC down >/dev/null 2>&1
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-FAILS=0
-ok() { echo "   ok   $1"; }
-bad() { echo "   FAIL $1"; FAILS=$((FAILS + 1)); }
+. "$(dirname "$0")/lib.sh"
+need jq
 builds() { # builds N: N fresh requests through the Service, "build" of each answer
 	i=0
 	while [ $i -lt "$1" ]; do
@@ -30,8 +13,7 @@ builds() { # builds N: N fresh requests through the Service, "build" of each ans
 	done | sort | uniq -c | tr '\n' ' '
 }
 
-$SC up >"$T/up.log" 2>&1 || { cat "$T/up.log"; echo "FAIL: simcluster up"; exit 1; }
-export KUBECONFIG="$($SC kubeconfig)"
+start_cluster test_steal
 
 # The local build starts listening only after 3 s.
 build/bpfmirror attach deployment/ip-visit-counter --steal --connect direct -- \
@@ -75,5 +57,4 @@ b=$(builds 6)
 t1=$(date +%s%N)
 [ "$b" = "      6 deployed " ] && ok "after detach the pods answer again ($(((t1 - t0) / 1000000)) ms for detach + 6 requests)" || bad "after detach: $b"
 
-echo "test_steal: $((FAILS == 0 ? 1 : 0)) passed, $((FAILS > 0 ? 1 : 0)) failed"
-[ $FAILS -eq 0 ]
+finish test_steal
