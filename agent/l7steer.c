@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #define L7_MAX_UPS	  16
-#define L7_MAX_SESSIONS	  32 /* filtered sessions per (pod, port) */
+#define L7_MAX_SESSIONS	  32u /* filtered sessions per (pod, port) */
 #define L7_READ_MAX	  (64u << 10)
 #define L7_SOCK_HIGH	  (256u << 10) /* queued toward a socket: stop forwarding to it */
 #define L7_SESSION_HIGH	  (4u << 20)   /* queued frames toward a session: block its streams */
