@@ -154,6 +154,25 @@ n=$(grep -c "client=$CLIENT_IP \"GET /count\" 200" "$T/local.out")
 [ "$n" = 200 ] && grep -q '"ok": 200' "$T/load.json" &&
 	ok "mirror through port-forward: the local build got and answered 200/200 requests" ||
 	bad "mirror through port-forward: local got $n of 200, load $(head -c 120 "$T/load.json"); $(grep -v 'GET /count' "$T/local.err" | tail -3)"
+# kubectl dies mid-session (API server restart, network): the CLI runs it again
+# on the same local port and the session re-attaches by itself.
+KPID=$(pgrep -f "kubectl port-forward --address 127.0.0.1 -n bpfmirror pod/$AGENT :47100" | head -1)
+[ -n "$KPID" ] && kill -KILL "$KPID"
+i=0
+until [ "$(grep -c 're-attached to' "$T/local.err")" -ge 2 ] || [ $i -gt 150 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+$SC client -- python3 test/tools/loadgen.py ip-visit-counter 80 /count 20 0 >"$T/load2.json"
+i=0
+while [ "$(grep -c "client=$CLIENT_IP \"GET /count\" 200" "$T/local.out")" -lt 220 ] && [ $i -lt 150 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+n=$(grep -c "client=$CLIENT_IP \"GET /count\" 200" "$T/local.out")
+[ -n "$KPID" ] && grep -q "restored on 127.0.0.1:" "$T/local.err" && [ "$n" = 220 ] &&
+	ok "kubectl killed mid-session: restarted on the same port, session re-attached, 20/20 more mirrored" ||
+	bad "kubectl restart (pid ${KPID:-none}): local got $n of 220; $(grep -i 'port-forward\|attach' "$T/local.err" | tail -4)"
 kill -INT "$BM"
 i=0
 while kill -0 "$BM" 2>/dev/null && [ $i -lt 50 ]; do
