@@ -119,9 +119,11 @@ demo_filtered_steal() {
 	wait_for "$LOG/fsteal.err" "stealing port"
 	sleep 0.5
 	echo "  without the header: the pod answers"
-	show $SC client -- curl -s http://ip-visit-counter/count | jq -c '{ip, count, build, pod}'
+	echo "\$ curl -s http://ip-visit-counter/count"
+	$SC client -- curl -s http://ip-visit-counter/count | jq -c '{ip, count, build, pod}'
 	echo "  with 'X-Dev: alice': the local build answers (build \"local build (alice)\")"
-	show $SC client -- curl -s -H 'X-Dev: alice' http://ip-visit-counter/count | jq -c '{ip, count, build, pod}'
+	echo "\$ curl -s -H 'X-Dev: alice' http://ip-visit-counter/count"
+	$SC client -- curl -s -H 'X-Dev: alice' http://ip-visit-counter/count | jq -c '{ip, count, build, pod}'
 	stop_bm
 }
 demo_filtered_steal
