@@ -295,6 +295,59 @@ static int agent_port_forward(const struct bm_config *cfg, const struct target *
 	return 0;
 }
 
+/*
+ * outgoing.local: "redis-main", "redis-main.other-ns[.svc[.cluster.local]]" or
+ * an IPv4 address. A Service name is looked up through the API: its ClusterIP
+ * is what the app connects to.
+ */
+static int resolve_locals(struct kube_client *kc, const char *ns, const struct bm_config *cfg,
+			  struct twin_local *out, size_t *n)
+{
+	struct kube_err kerr = {{0}, {0}};
+
+	*n = 0;
+	for (size_t i = 0; i < cfg->outgoing.local.n && *n < TWIN_MAX_LOCAL; i++) {
+		const struct bm_endpoint *e = &cfg->outgoing.local.v[i];
+		struct twin_local *l = &out[(*n)++];
+		struct in_addr a;
+		l->port = e->port;
+		l->local_port = e->local_port ? e->local_port : e->port;
+		if (inet_pton(AF_INET, e->host, &a) == 1) {
+			snprintf(l->ip, sizeof(l->ip), "%s", e->host);
+		} else {
+			char name[254], svc_ns[254];
+			char *dot;
+			const char *ip;
+			json_object *svc = NULL;
+			snprintf(name, sizeof(name), "%s", e->host);
+			snprintf(svc_ns, sizeof(svc_ns), "%s", ns);
+			dot = strchr(name, '.');
+			if (dot) {
+				*dot = '\0';
+				snprintf(svc_ns, sizeof(svc_ns), "%.*s", (int)strcspn(dot + 1, "."),
+					 dot + 1);
+			}
+			if (kube_get_object(kc, "v1", svc_ns, "services", name, &svc, &kerr)) {
+				log_error("outgoing.local '%s': %s", e->host, kerr.msg);
+				return -ENOENT;
+			}
+			ip = kj_str(svc, "spec.clusterIP");
+			if (!ip || inet_pton(AF_INET, ip, &a) != 1) {
+				log_error("outgoing.local '%s': the Service has no IPv4 ClusterIP "
+					  "(headless?); give an IP address instead",
+					  e->host);
+				json_object_put(svc);
+				return -EINVAL;
+			}
+			snprintf(l->ip, sizeof(l->ip), "%s", ip);
+			json_object_put(svc);
+		}
+		log_info("outgoing.local: %s:%u (%s) -> 127.0.0.1:%u on this machine", e->host,
+			 l->port, l->ip, l->local_port);
+	}
+	return 0;
+}
+
 static int fill_links(const struct bm_config *cfg, const struct target *t, struct attach_cli *cli,
 		      struct link *links, size_t *nlinks, struct portforward **pfs)
 {
@@ -373,6 +426,8 @@ int cmd_attach(int argc, char **argv)
 	char tmpdir[] = "/tmp/bpfmirror-XXXXXX", files[300], resolv[300], newroot[300];
 	char idbuf[256], err[512], *ns = NULL, **env = NULL;
 	char *extra_ips[SESSION_MAX_LINKS] = {NULL};
+	struct twin_local locals[TWIN_MAX_LOCAL];
+	size_t nlocals = 0;
 	struct portforward *pfs[SESSION_MAX_LINKS] = {NULL};
 	char *shell_argv[] = {getenv("SHELL") ? getenv("SHELL") : (char *)"/bin/sh", NULL};
 	bool have_tmp = false;
@@ -484,6 +539,10 @@ int cmd_attach(int argc, char **argv)
 		       first->attach_reply->resolv_conf.len) == 0)
 		to.resolv_path = resolv;
 
+	if (resolve_locals(kc, ns, &cfg, locals, &nlocals))
+		goto out;
+	to.locals = locals;
+	to.nlocals = nlocals;
 	env = build_env(&cfg, first->attach_reply);
 	to.pod_ip = links[0].pod_ip;
 	for (size_t i = 1; i < nlinks; i++)

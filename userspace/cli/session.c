@@ -3,6 +3,7 @@
 #include "evloop.h"
 #include "log.h"
 #include "pkt.h"
+#include "relay.h"
 #include "replay.h"
 #include "streams.h"
 
@@ -243,6 +244,37 @@ static void on_tun(struct evloop *loop, int fd, unsigned events, void *ctx)
 			if (owner[j] == &s->links[i])
 				mine[m++] = ptr[j];
 		send_batch(s, &s->links[i], mine, m);
+	}
+}
+
+/* ---- outgoing.local: relay to the developer's machine --------------------- */
+
+static void on_local_accept(struct evloop *loop, int fd, unsigned events, void *ctx)
+{
+	struct sess *s = ctx;
+	uint16_t port = 0;
+
+	(void)events;
+	for (size_t i = 0; i < s->tw->nlocal; i++)
+		if (s->tw->local_fds[i] == fd)
+			port = s->tw->local_ports[i];
+	for (int budget = 0; budget < 16; budget++) {
+		struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port)};
+		int a = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), b;
+		if (a < 0)
+			return;
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		b = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (b < 0 ||
+		    (connect(b, (struct sockaddr *)&sin, sizeof(sin)) < 0 &&
+		     errno != EINPROGRESS) ||
+		    relay_start(loop, a, b) < 0) {
+			log_warn("outgoing.local: cannot reach 127.0.0.1:%u on this machine: %s",
+				 port, strerror(errno));
+			close(a);
+			if (b >= 0)
+				close(b);
+		}
 	}
 }
 
@@ -564,6 +596,8 @@ int session_run(struct link *links, size_t nlinks, const struct attach_params *p
 	if (s->sigfd < 0 || evloop_watch(s->loop, s->sigfd, EV_READ, on_signal, s) ||
 	    evloop_watch(s->loop, tw->tun_fd, EV_READ, on_tun, s))
 		goto out;
+	for (size_t i = 0; i < tw->nlocal; i++)
+		evloop_watch(s->loop, tw->local_fds[i], EV_READ, on_local_accept, s);
 	for (size_t i = 0; i < nlinks; i++)
 		if (links[i].up)
 			evloop_watch(s->loop, client_fd(links[i].cl), EV_READ, on_link_io, s);

@@ -86,7 +86,42 @@ static int if_up(int sock, const char *name, unsigned mtu)
 	return 0;
 }
 
-static int setup_net(const struct twin_opts *o, int *tun_out)
+/*
+ * A local endpoint: its cluster address is made local in the twin (an
+ * address on lo), and a listener there is handed to bpfmirror, which relays
+ * each connection to the developer's machine.
+ */
+static int listen_local(int sock, const struct twin_local *l, size_t idx, int *out)
+{
+	struct ifreq alias = {0};
+	struct sockaddr_in *a = (struct sockaddr_in *)&alias.ifr_addr;
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(l->port)};
+	int fd, err;
+
+	snprintf(alias.ifr_name, IFNAMSIZ, "lo:%u", (unsigned)(idx % TWIN_MAX_LOCAL) + 1);
+	a->sin_family = AF_INET;
+	if (inet_pton(AF_INET, l->ip, &a->sin_addr) != 1)
+		return -EINVAL;
+	sin.sin_addr = a->sin_addr;
+	/* Several endpoints may share an address: EEXIST is fine. */
+	if (ioctl(sock, SIOCSIFADDR, &alias) < 0 && errno != EEXIST)
+		return -errno;
+	a->sin_addr.s_addr = htonl(0xffffffffu);
+	ioctl(sock, SIOCSIFNETMASK, &alias);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){1}, sizeof(int));
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(fd, 64) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	*out = fd;
+	return 0;
+}
+
+static int setup_net(const struct twin_opts *o, int *tun_out, int *locals_out)
 {
 	struct ifreq ifr = {0};
 	struct sockaddr_in *sin;
@@ -165,6 +200,11 @@ static int setup_net(const struct twin_opts *o, int *tun_out)
 		/* Short-lived connections must not exhaust the small range. */
 		write_file("/proc/sys/net/ipv4/tcp_tw_reuse", "1");
 	}
+	for (size_t i = 0; i < o->nlocals; i++) {
+		err = listen_local(sock, &o->locals[i], i, &locals_out[i]);
+		if (err)
+			goto fail;
+	}
 	close(sock);
 	*tun_out = tun;
 	return 0;
@@ -175,33 +215,35 @@ fail:
 	return err;
 }
 
-static int send_fd(int sock, int fd)
+/* Passes N fds (the tun, then the local endpoints' listeners) in one message. */
+static int send_fds(int sock, const int *fds, size_t n)
 {
 	char byte = 'T';
 	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
 	union {
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(sizeof(int) * (TWIN_MAX_LOCAL + 1))];
 		struct cmsghdr align;
 	} u;
 	struct msghdr msg = {.msg_iov = &iov,
 			     .msg_iovlen = 1,
 			     .msg_control = u.buf,
-			     .msg_controllen = sizeof(u.buf)};
+			     .msg_controllen = CMSG_SPACE(sizeof(int) * n)};
 	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
 
 	c->cmsg_level = SOL_SOCKET;
 	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+	memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
 	return sendmsg(sock, &msg, 0) == 1 ? 0 : -errno;
 }
 
-static int recv_fd(int sock, int *fd, char *text, size_t textlen)
+/* Receives up to MAX fds; a text message instead is the child's error. */
+static int recv_fds(int sock, int *fds, size_t max, size_t *n, char *text, size_t textlen)
 {
 	char buf[512];
 	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf) - 1};
 	union {
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(sizeof(int) * (TWIN_MAX_LOCAL + 1))];
 		struct cmsghdr align;
 	} u;
 	struct msghdr msg = {.msg_iov = &iov,
@@ -209,16 +251,19 @@ static int recv_fd(int sock, int *fd, char *text, size_t textlen)
 			     .msg_control = u.buf,
 			     .msg_controllen = sizeof(u.buf)};
 	struct cmsghdr *c;
-	ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	ssize_t r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
 
-	if (n <= 0)
-		return n == 0 ? -EPIPE : -errno;
+	if (r <= 0)
+		return r == 0 ? -EPIPE : -errno;
 	c = CMSG_FIRSTHDR(&msg);
 	if (c && c->cmsg_type == SCM_RIGHTS) {
-		memcpy(fd, CMSG_DATA(c), sizeof(int));
+		*n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		if (*n > max)
+			*n = max;
+		memcpy(fds, CMSG_DATA(c), sizeof(int) * *n);
 		return 0;
 	}
-	buf[n] = '\0';
+	buf[r] = '\0';
 	snprintf(text, textlen, "%s", buf);
 	return -EIO;
 }
@@ -356,6 +401,7 @@ static int setup_fs(const struct twin_opts *o)
 
 static void child_main(const struct twin_opts *o, int ctl, uid_t uid, gid_t gid)
 {
+	int fds[TWIN_MAX_LOCAL + 1];
 	char go;
 	int tun = -1, err;
 
@@ -371,7 +417,7 @@ static void child_main(const struct twin_opts *o, int ctl, uid_t uid, gid_t gid)
 	/* A pod's hostname is its name; apps log and report it. */
 	if (o->hostname && sethostname(o->hostname, strlen(o->hostname)) < 0)
 		child_fail(ctl, errno, "cannot set the twin's hostname");
-	err = setup_net(o, &tun);
+	err = setup_net(o, &tun, fds + 1);
 	if (err)
 		child_fail(ctl, -err,
 			   "cannot set up the twin's network (tun device: /dev/net/tun must be "
@@ -379,8 +425,10 @@ static void child_main(const struct twin_opts *o, int ctl, uid_t uid, gid_t gid)
 	err = setup_fs(o);
 	if (err)
 		child_fail(ctl, -err, "cannot set up the twin's files and resolv.conf");
-	err = send_fd(ctl, tun);
-	close(tun);
+	fds[0] = tun;
+	err = send_fds(ctl, fds, o->nlocals + 1);
+	for (size_t i = 0; i <= o->nlocals; i++)
+		close(fds[i]);
 	if (err)
 		_exit(127);
 	if (read(ctl, &go, 1) != 1)
@@ -400,6 +448,9 @@ int twin_start(const struct twin_opts *opts, struct twin *tw, char *err, size_t 
 	tw->pid = -1;
 	tw->tun_fd = -1;
 	tw->ctl_fd = -1;
+	tw->nlocal = 0;
+	if (opts->nlocals > TWIN_MAX_LOCAL)
+		return -E2BIG;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
 	pid = fork();
@@ -417,7 +468,18 @@ int twin_start(const struct twin_opts *opts, struct twin *tw, char *err, size_t 
 	close(sv[1]);
 	tw->pid = pid;
 	tw->ctl_fd = sv[0];
-	rc = recv_fd(sv[0], &tw->tun_fd, text, sizeof(text));
+	{
+		int fds[TWIN_MAX_LOCAL + 1];
+		size_t n = 0;
+		rc = recv_fds(sv[0], fds, TWIN_MAX_LOCAL + 1, &n, text, sizeof(text));
+		if (!rc) {
+			tw->tun_fd = fds[0];
+			tw->nlocal = n - 1;
+			memcpy(tw->local_fds, fds + 1, sizeof(int) * tw->nlocal);
+			for (size_t i = 0; i < tw->nlocal; i++)
+				tw->local_ports[i] = opts->locals[i].local_port;
+		}
+	}
 	if (rc) {
 		int e = 0;
 		char *colon = strchr(text, ':');
@@ -468,6 +530,9 @@ void twin_close(struct twin *tw)
 		close(tw->tun_fd);
 	if (tw->ctl_fd >= 0)
 		close(tw->ctl_fd);
+	for (size_t i = 0; i < tw->nlocal; i++)
+		close(tw->local_fds[i]);
+	tw->nlocal = 0;
 	tw->tun_fd = -1;
 	tw->ctl_fd = -1;
 }

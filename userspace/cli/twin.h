@@ -6,26 +6,41 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#define TWIN_MAX_LOCAL 16
+
+/* An outgoing.local endpoint: connections from the twin to IP:PORT are
+ * relayed to the developer's machine instead of the cluster. */
+struct twin_local {
+	char ip[16];
+	uint16_t port;
+	uint16_t local_port; /* on the developer's loopback */
+};
+
 struct twin_opts {
 	const char *pod_ip;	/* IPv4 address the tun carries (/32); source of outgoing */
 	char *const *extra_ips; /* other replicas' IPv4 addresses (NULL-terminated) or NULL */
 	uint16_t range_lo;	/* ip_local_port_range of the twin */
 	uint16_t range_hi;
-	unsigned mtu;		 /* tun MTU; 0 = 1500 */
-	const char *resolv_path; /* file bind-mounted on /etc/resolv.conf, or NULL */
-	const char *files_root;	 /* staged tree: container path P is at files_root + P */
-	char *const *file_paths; /* the staged container paths (NULL-terminated) */
-	const char *newroot;	 /* empty directory to build the twin's root in */
-	char *const *env;	 /* environment of the command (NULL-terminated) */
-	char *const *argv;	 /* the command (NULL-terminated) */
-	const char *hostname;	 /* the pod's name, set in a UTS namespace; NULL = keep */
-	const char *cwd;	 /* working directory inside the twin; NULL = current */
+	unsigned mtu;			 /* tun MTU; 0 = 1500 */
+	const char *resolv_path;	 /* file bind-mounted on /etc/resolv.conf, or NULL */
+	const char *files_root;		 /* staged tree: container path P is at files_root + P */
+	char *const *file_paths;	 /* the staged container paths (NULL-terminated) */
+	const char *newroot;		 /* empty directory to build the twin's root in */
+	char *const *env;		 /* environment of the command (NULL-terminated) */
+	char *const *argv;		 /* the command (NULL-terminated) */
+	const char *hostname;		 /* the pod's name, set in a UTS namespace; NULL = keep */
+	const struct twin_local *locals; /* outgoing.local endpoints */
+	size_t nlocals;
+	const char *cwd; /* working directory inside the twin; NULL = current */
 };
 
 struct twin {
 	pid_t pid;  /* the command */
 	int tun_fd; /* the twin's tun device, non-blocking, owned by the caller */
 	int ctl_fd; /* releases the command (twin_go) and reports exec errors */
+	int local_fds[TWIN_MAX_LOCAL];	      /* listeners of the locals, in order */
+	uint16_t local_ports[TWIN_MAX_LOCAL]; /* where each one is relayed to */
+	size_t nlocal;
 };
 
 /*
