@@ -196,6 +196,13 @@ timeout -k 5 60 build/bpfmirror attach deployment/ip-visit-counter --connect dir
 	>"$T/direct.out" 2>"$T/direct.err" && grep -qx 'REDIS=redis-main:6379' "$T/direct.out" &&
 	ok "--connect direct still works" || bad "direct: $(tail -3 "$T/direct.err")"
 
+# ---- as a kubectl plugin ------------------------------------------------------------
+mkdir "$T/plugin"
+ln -s "$PWD/build/bpfmirror" "$T/plugin/kubectl-bpfmirror"
+PATH="$T/plugin:$PATH" timeout 30 "$KUBECTL" bpfmirror resolve deployment/ip-visit-counter >"$T/plugin.out" 2>&1 &&
+	grep -q "ip-visit-counter-" "$T/plugin.out" && ok "kubectl bpfmirror resolve ... (kubectl-bpfmirror on PATH)" ||
+	bad "kubectl plugin: $(head -3 "$T/plugin.out")"
+
 # ---- clear errors ------------------------------------------------------------------
 mkdir "$T/bin"
 for t in sh cat; do ln -s "$(command -v $t)" "$T/bin/$t"; done
