@@ -417,7 +417,7 @@ int cmd_attach(int argc, char **argv)
 	struct link *links = NULL;
 	size_t nlinks = 0;
 	Bpfmirror__Frame *first = NULL;
-	struct path_list paths = {0};
+	struct path_list paths = {0}, rw_paths = {0};
 	struct stage_stats sst = {0};
 	struct session_stats sess = {0};
 	struct twin tw = {.pid = -1, .tun_fd = -1, .ctl_fd = -1};
@@ -528,6 +528,11 @@ int cmd_attach(int argc, char **argv)
 			json_object_put(pod);
 		}
 	}
+	/* Read-write paths are copied like the others and written back on change. */
+	for (size_t i = 0; i < cfg.fs.read_write.n; i++) {
+		path_list_add(&paths, cfg.fs.read_write.v[i]);
+		path_list_add(&rw_paths, cfg.fs.read_write.v[i]);
+	}
 	if (podfiles_stage(links[0].cl, &paths, files, &sst)) {
 		log_error("copying the container's files failed");
 		goto out;
@@ -553,6 +558,9 @@ int cmd_attach(int argc, char **argv)
 	to.range_hi = links[0].range_hi;
 	to.files_root = files;
 	to.file_paths = paths.v;
+	to.rw_paths = rw_paths.v;
+	ap.files_root = files;
+	ap.rw_paths = rw_paths.v;
 	to.newroot = newroot;
 	to.env = env;
 	to.argv = cli.cmd ? cli.cmd : shell_argv;
@@ -582,6 +590,7 @@ out:
 		nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	free_env(env);
 	path_list_free(&paths);
+	path_list_free(&rw_paths);
 	target_clear(&t);
 	kube_client_free(kc);
 	free(ns);

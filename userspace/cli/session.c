@@ -9,6 +9,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ftw.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +26,7 @@
 #define HEARTBEAT_MS   1000
 #define REPLAY_TICK_MS 20
 #define LISTEN_POLL_MS 200
+#define SYNC_MS	       1000
 
 /* Reasons of the BPF ABI the CLI cares about (bpf/bpfmirror_abi.h). */
 #define REASON_MIRRORED 1
@@ -276,6 +280,71 @@ static void on_local_accept(struct evloop *loop, int fd, unsigned events, void *
 				close(b);
 		}
 	}
+}
+
+/* ---- fs.read_write: changed files go back to the pod ------------------------ */
+
+static struct sess *sync_sess;
+static time_t sync_since;
+
+static int sync_one(const char *fpath, const struct stat *st, int flag, struct FTW *ftw)
+{
+	struct sess *s = sync_sess;
+	struct link *l = &s->links[0];
+	Bpfmirror__Frame f = BPFMIRROR__FRAME__INIT, *r = NULL;
+	Bpfmirror__FileRequest q = BPFMIRROR__FILE_REQUEST__INIT;
+	char *data = NULL;
+	size_t len = 0;
+	FILE *in;
+
+	(void)ftw;
+	if (flag != FTW_F || !S_ISREG(st->st_mode) || st->st_mtime < sync_since || !l->up)
+		return 0;
+	in = fopen(fpath, "re");
+	if (!in)
+		return 0;
+	data = malloc((size_t)st->st_size + 1);
+	if (data)
+		len = fread(data, 1, (size_t)st->st_size, in);
+	fclose(in);
+	q.op = BPFMIRROR__FILE_REQUEST__OP__OP_WRITE;
+	q.path = (char *)fpath + strlen(s->p->files_root);
+	q.data.data = (uint8_t *)data;
+	q.data.len = len;
+	f.body_case = BPFMIRROR__FRAME__BODY_FILE_REQUEST;
+	f.file_request = &q;
+	if (data && client_request(l->cl, &f, 5000, &r) == 0) {
+		if (r->body_case == BPFMIRROR__FRAME__BODY_FILE_REPLY && r->file_reply->errnum == 0)
+			log_info("fs.read_write: wrote %s back to the pod (%zu bytes)", q.path,
+				 len);
+		else
+			log_warn("fs.read_write: %s was not written back: %s", q.path,
+				 r->body_case == BPFMIRROR__FRAME__BODY_FILE_REPLY
+				     ? strerror(r->file_reply->errnum)
+				     : "refused");
+		wire_frame_free(r);
+	}
+	free(data);
+	return 0;
+}
+
+static int64_t on_sync(struct evloop *loop, void *ctx)
+{
+	struct sess *s = ctx;
+	time_t now = time(NULL);
+	char path[4096];
+
+	sync_sess = s;
+	for (size_t i = 0; s->p->rw_paths[i]; i++) {
+		snprintf(path, sizeof(path), "%s%s", s->p->files_root, s->p->rw_paths[i]);
+		nftw(path, sync_one, 8, FTW_PHYS);
+	}
+	/* mtimes have a 1 s grain: look again at what changed in this second. */
+	sync_since = now;
+	/* Frames that arrived while a write waited for its answer are queued. */
+	if (s->links[0].up)
+		on_link_io(loop, client_fd(s->links[0].cl), EV_READ, s);
+	return SYNC_MS;
 }
 
 /* ---- links ----------------------------------------------------------------- */
@@ -603,6 +672,10 @@ int session_run(struct link *links, size_t nlinks, const struct attach_params *p
 			evloop_watch(s->loop, client_fd(links[i].cl), EV_READ, on_link_io, s);
 	evloop_timer(s->loop, HEARTBEAT_MS, on_heartbeat, s);
 	evloop_timer(s->loop, REPLAY_TICK_MS, on_replay_tick, s);
+	if (p->rw_paths && p->rw_paths[0] && p->files_root) {
+		sync_since = time(NULL);
+		evloop_timer(s->loop, SYNC_MS, on_sync, s);
+	}
 	/* Steal (whole or filtered): only while the local process listens. */
 	if (p->steal)
 		evloop_timer(s->loop, 0, on_listen_poll, s);

@@ -21,7 +21,9 @@ struct attach_params {
 	uint32_t ports[SESSION_MAX_PORTS];
 	size_t nports;
 	bool exit_on_disconnect;
-	bool interactive; /* an interactive shell: Ctrl-C is its, not ours */
+	bool interactive;	/* an interactive shell: Ctrl-C is its, not ours */
+	const char *files_root; /* staged container files (podfiles.h) */
+	char *const *rw_paths;	/* fs.read_write: changes are written back to the pod */
 };
 
 /* One target pod and the agent session that serves it. */

@@ -12,6 +12,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -331,6 +332,14 @@ static int mkdirs_in(const char *path)
 	return 0;
 }
 
+static bool is_rw(const struct twin_opts *o, const char *path)
+{
+	for (size_t i = 0; o->rw_paths && o->rw_paths[i]; i++)
+		if (strcmp(o->rw_paths[i], path) == 0)
+			return true;
+	return false;
+}
+
 /*
  * Binds each staged container path over the same path in the new root, as a
  * volume mount hides what the image has there. A path whose top-level
@@ -366,6 +375,9 @@ static int overlay_files(const struct twin_opts *o)
 			continue;
 		}
 		if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
+			return -errno;
+		if (!is_rw(o, path) &&
+		    mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
 			return -errno;
 	}
 	return 0;

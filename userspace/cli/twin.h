@@ -25,6 +25,7 @@ struct twin_opts {
 	const char *resolv_path;	 /* file bind-mounted on /etc/resolv.conf, or NULL */
 	const char *files_root;		 /* staged tree: container path P is at files_root + P */
 	char *const *file_paths;	 /* the staged container paths (NULL-terminated) */
+	char *const *rw_paths;		 /* those of them left writable; the rest are read-only */
 	const char *newroot;		 /* empty directory to build the twin's root in */
 	char *const *env;		 /* environment of the command (NULL-terminated) */
 	char *const *argv;		 /* the command (NULL-terminated) */
