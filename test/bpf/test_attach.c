@@ -4,6 +4,8 @@
 #include "podlink.h"
 #include "pktgen.h"
 
+#include "unit/testutil.h"
+
 #include <check.h>
 #include <errno.h>
 #include <linux/if_packet.h>
@@ -277,20 +279,13 @@ static int make_netns(void)
 
 int main(void)
 {
-	SRunner *sr;
-	int failed;
+	int rc = test_need_root("test_attach");
 
-	if (geteuid() != 0) {
-		fprintf(stderr, "test_attach: needs root, skipping\n");
-		return 77;
-	}
+	if (rc)
+		return rc;
 	if (make_netns()) {
 		fprintf(stderr, "test_attach: cannot set up a netns with veth, skipping\n");
 		return 77;
 	}
-	sr = srunner_create(attach_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return test_run_suite(attach_suite());
 }

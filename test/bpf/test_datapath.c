@@ -2,6 +2,8 @@
  */
 #include "datapath.h"
 #include "pktgen.h"
+#include "unit/testutil.h"
+
 #include <check.h>
 #include <stdlib.h>
 
@@ -457,18 +459,4 @@ static Suite *datapath_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr;
-	int failed;
-
-	if (geteuid() != 0) {
-		fprintf(stderr, "test_datapath: needs root (BPF), skipping\n");
-		return 77;
-	}
-	sr = srunner_create(datapath_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+TEST_MAIN_ROOT(datapath_suite, "test_datapath")

@@ -2,6 +2,8 @@
  */
 #include "datapath.h"
 #include "pktgen.h"
+#include "unit/testutil.h"
+
 #include <check.h>
 #include <stdlib.h>
 
@@ -167,18 +169,4 @@ static Suite *route_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	SRunner *sr;
-	int failed;
-
-	if (geteuid() != 0) {
-		fprintf(stderr, "test_route: needs root (BPF), skipping\n");
-		return 77;
-	}
-	sr = srunner_create(route_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+TEST_MAIN_ROOT(route_suite, "test_route")
