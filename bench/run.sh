@@ -16,6 +16,15 @@ args_for() {
 	*) echo "" ;;
 	esac
 }
+# Variants (environment) each benchmark runs in; "-" = as is. The mirror bench
+# runs twice: all processes sharing the 2 cores, and SPLIT=1 (node side on CPU
+# 0, developer side on CPU 1, as if the developer's machine were another one).
+variants_for() {
+	case $1 in
+	mirror) echo "SPLIT=0 SPLIT=1" ;;
+	*) echo "-" ;;
+	esac
+}
 
 failed=0
 for script in bench/*/run.sh; do
@@ -23,19 +32,27 @@ for script in bench/*/run.sh; do
 	if [ -n "${BENCH:-}" ]; then
 		case ",$BENCH," in *",$name,"*) ;; *) continue ;; esac
 	fi
-	echo "==== bench/$name ($(date -u +%H:%M:%S))"
-	start=$(date +%s)
-	# shellcheck disable=SC2046
-	timeout --kill-after=20 1800 sh "$script" $(args_for "$name")
-	rc=$?
-	case $rc in
-	0) echo "==== bench/$name: done in $(($(date +%s) - start)) s" ;;
-	77) echo "==== bench/$name: skipped" ;;
-	*)
-		echo "==== bench/$name: failed (exit $rc)"
-		failed=$((failed + 1))
-		;;
-	esac
-	echo
+	for v in $(variants_for "$name"); do
+		label=$name
+		[ "$v" = - ] || label="$name $v"
+		echo "==== bench/$label ($(date -u +%H:%M:%S))"
+		start=$(date +%s)
+		# shellcheck disable=SC2046
+		if [ "$v" = - ]; then
+			timeout --kill-after=20 1800 sh "$script" $(args_for "$name")
+		else
+			env "$v" timeout --kill-after=20 1800 sh "$script" $(args_for "$name")
+		fi
+		rc=$?
+		case $rc in
+		0) echo "==== bench/$label: done in $(($(date +%s) - start)) s" ;;
+		77) echo "==== bench/$label: skipped" ;;
+		*)
+			echo "==== bench/$label: failed (exit $rc)"
+			failed=$((failed + 1))
+			;;
+		esac
+		echo
+	done
 done
 [ $failed -eq 0 ]

@@ -19,7 +19,9 @@
 #        LOCK_WAIT (seconds to wait for the simcluster lock, default 900),
 #        SPLIT=1 (pin the node side -- client, pod, agent -- to CPU 0 and the
 #        developer side -- bpfmirror CLI and the local nginx -- to CPU 1, as if
-#        the developer's machine were another computer; the baseline too)
+#        the developer's machine were another computer; the baseline too),
+#        BPF_STATS=1 (sets kernel.bpf_stats_enabled for the run, restored on
+#        exit, and prints the programs' average run time per packet)
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -61,22 +63,24 @@ fi
 
 TMP=$(mktemp -d /tmp/bpfmirror-bench-mirror.XXXXXX)
 BMPID=
+BPF_STATS_OLD=
 cleanup() {
 	set +e
 	stop_attach
+	[ -n "$BPF_STATS_OLD" ] && sysctl -qw kernel.bpf_stats_enabled="$BPF_STATS_OLD"
 	$SC down >/dev/null 2>&1
 	if [ "${KEEP_TMP:-0}" = 1 ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
 }
 stop_attach() {
 	[ -n "$BMPID" ] || return 0
-	kill -INT "$BMPID" 2>/dev/null
+	kill -INT "$BMPID" 2>/dev/null || true
 	i=0
 	while kill -0 "$BMPID" 2>/dev/null && [ $i -lt 100 ]; do
 		sleep 0.1
 		i=$((i + 1))
 	done
-	kill -KILL "$BMPID" 2>/dev/null
-	wait "$BMPID" 2>/dev/null
+	kill -KILL "$BMPID" 2>/dev/null || true
+	wait "$BMPID" 2>/dev/null || true
 	BMPID=
 }
 trap cleanup EXIT
@@ -256,6 +260,16 @@ fi
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
+if [ "${BPF_STATS:-0}" = 1 ] && command -v bpftool >/dev/null; then
+	BPF_STATS_OLD=$(sysctl -n kernel.bpf_stats_enabled)
+	sysctl -qw kernel.bpf_stats_enabled=1
+fi
+bpf_cost() { # average ns per run of the agent's programs (since they were loaded)
+	[ -n "$BPF_STATS_OLD" ] || return 0
+	bpftool -j prog show 2>/dev/null | jq -r '.[] | select(.name == "bm_to_pod" or .name == "bm_from_pod")
+		| select(.run_cnt > 0) | "\(.name) \(.run_time_ns / .run_cnt | floor) ns x \(.run_cnt)"' | tr '\n' ' '
+}
+
 # ---- idle agent ----------------------------------------------------------------
 sleep 1
 RSS_IDLE=$(rss_kib "$AGENT_PID")
@@ -359,6 +373,7 @@ while [ "$r" -le "$ROUNDS" ]; do
 	echo "      " \
 		"CPU % of a core while mirroring: agent $cpu_agent, bpfmirror CLI $cpu_cli, local nginx $cpu_twin;" \
 		"agent RSS busy $((rss_busy / 1024)) MiB; drops (backlog + handoff_failed) $drops"
+	[ -z "$BPF_STATS_OLD" ] || echo "       BPF programs, average per packet: $(bpf_cost)"
 	stop_attach
 	grep -q detached "$TMP/bm.err" || echo "       (no detached line: $(tail -n 1 "$TMP/bm.err"))"
 
