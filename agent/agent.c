@@ -85,6 +85,7 @@ struct agent *agent_new(const struct agent_opts *opts)
 	if (!opts->no_datapath) {
 		struct datapath_opts dopts = DATAPATH_OPTS_DEFAULT;
 		dopts.force_clsact = opts->force_clsact;
+		dopts.ring_bytes = opts->ring_mib << 20;
 		ag->dp = datapath_open(&dopts);
 		if (!ag->dp) {
 			rc = -errno;

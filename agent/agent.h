@@ -13,6 +13,7 @@ struct agent_opts {
 	unsigned heartbeat_ms;	 /* a session silent for 3 intervals is dead */
 	bool no_datapath;	 /* run without BPF (protocol tests) */
 	bool force_clsact;	 /* attach with clsact instead of tcx */
+	unsigned ring_mib;	 /* BPF ring buffer size in MiB (power of 2); 0 = default */
 };
 
 #define AGENT_DEFAULT_LISTEN  "127.0.0.1:47100"

@@ -71,7 +71,7 @@ struct datapath_opts {
 	bool no_tun;		     /* no tun device (tests): datapath_inject -> -ENODEV */
 	bool force_clsact;	     /* skip tcx, attach with clsact (tests, old kernels) */
 	bool no_stale_cleanup;	     /* skip the startup scan for stale clsact filters */
-	uint32_t ring_bytes;	     /* ring buffer size, power of 2; 0 = 8 MiB */
+	uint32_t ring_bytes;	     /* ring buffer size, power of 2; 0 = 2 MiB */
 	uint32_t flow_table_size;    /* LRU flow entries; 0 = 65536 */
 	uint32_t mirror_batch_bytes; /* 0: every copy may wake the reader (libbpf's
 				      * adaptive mode: ~1 wakeup per packet); else a mirror

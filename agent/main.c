@@ -36,6 +36,7 @@ static void usage(FILE *f)
 		"  --log-level LEVEL     error|warn|info|debug (default info)\n"
 		"  --log-format FORMAT   text|json (default text)\n"
 		"  --force-clsact        attach with clsact instead of tcx links\n"
+		"  --ring-mib N          BPF ring buffer for copies, MiB (default 2)\n"
 		"  --no-datapath         run without BPF (protocol tests only)\n"
 		"  --version, --help\n",
 		AGENT_DEFAULT_LISTEN, AGENT_DEFAULT_METRICS);
@@ -54,6 +55,7 @@ int main(int argc, char **argv)
 	    {"log-format", required_argument, NULL, 'F'},
 	    {"force-clsact", no_argument, NULL, 'c'},
 	    {"no-datapath", no_argument, NULL, 'D'},
+	    {"ring-mib", required_argument, NULL, 'R'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -107,6 +109,15 @@ int main(int argc, char **argv)
 			break;
 		case 'D':
 			o.no_datapath = true;
+			break;
+		case 'R':
+			o.ring_mib = (unsigned)strtoul(optarg, NULL, 10);
+			if (!o.ring_mib || o.ring_mib > 1024 || (o.ring_mib & (o.ring_mib - 1))) {
+				fprintf(stderr,
+					"bpfmirror-agent: --ring-mib must be a power of two "
+					"from 1 to 1024\n");
+				return 2;
+			}
 			break;
 		case 'V':
 			printf("bpfmirror-agent %s (protocol %u)\n", BPFMIRROR_VERSION,
