@@ -130,7 +130,9 @@ static int setup_net(const struct twin_opts *o, int *tun_out, int *locals_out)
 	char range[32];
 	int tun, sock = -1, err = 0;
 
-	tun = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+	/* BPFMIRROR_TUN names another tun device node (tests, unusual /dev). */
+	tun = open(getenv("BPFMIRROR_TUN") ? getenv("BPFMIRROR_TUN") : "/dev/net/tun",
+		   O_RDWR | O_CLOEXEC | O_NONBLOCK);
 	if (tun < 0)
 		return -errno;
 	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
