@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 struct ev_watch {
-	int fd;
+	int fd; /* -1 once unwatched: freed after the current dispatch */
 	unsigned events;
 	ev_fd_cb cb;
 	void *ctx;
@@ -28,6 +28,7 @@ struct evloop {
 	int epfd;
 	bool stop;
 	struct ev_watch *watches;
+	struct ev_watch *dead; /* unwatched during a dispatch, freed after it */
 	struct ev_timer *timers;
 };
 
@@ -69,6 +70,11 @@ void evloop_free(struct evloop *loop)
 		loop->watches = w->next;
 		free(w);
 	}
+	while (loop->dead) {
+		struct ev_watch *w = loop->dead;
+		loop->dead = w->next;
+		free(w);
+	}
 	while (loop->timers) {
 		struct ev_timer *t = loop->timers;
 		loop->timers = t->next;
@@ -95,9 +101,10 @@ static uint32_t to_epoll(unsigned events)
 int evloop_watch(struct evloop *loop, int fd, unsigned events, ev_fd_cb cb, void *ctx)
 {
 	struct ev_watch *w = find_watch(loop, fd);
-	struct epoll_event ev = {.events = to_epoll(events), .data.fd = fd};
+	struct epoll_event ev = {.events = to_epoll(events)};
 
 	if (w) {
+		ev.data.ptr = w;
 		if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
 			return -errno;
 		w->events = events;
@@ -108,6 +115,8 @@ int evloop_watch(struct evloop *loop, int fd, unsigned events, ev_fd_cb cb, void
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
+	/* The event carries the watch itself: no lookup per event. */
+	ev.data.ptr = w;
 	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		int err = -errno;
 		free(w);
@@ -129,7 +138,10 @@ int evloop_unwatch(struct evloop *loop, int fd)
 		if (w->fd != fd)
 			continue;
 		*pp = w->next;
-		free(w);
+		/* Events of this batch may still name it: free it after dispatch. */
+		w->fd = -1;
+		w->next = loop->dead;
+		loop->dead = w;
 		/* The fd may already be closed: that removed it from epoll. */
 		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
 		return 0;
@@ -213,15 +225,20 @@ int evloop_run_once(struct evloop *loop, int timeout_ms)
 		return -errno;
 	}
 	for (int i = 0; i < n; i++) {
-		struct ev_watch *w = find_watch(loop, evs[i].data.fd);
+		struct ev_watch *w = evs[i].data.ptr;
 		unsigned events = 0;
-		if (!w)
-			continue;
+		if (w->fd < 0)
+			continue; /* unwatched by an earlier callback of this batch */
 		if (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 			events |= EV_READ;
 		if (evs[i].events & (EPOLLOUT | EPOLLERR))
 			events |= EV_WRITE;
 		w->cb(loop, w->fd, events, w->ctx);
+	}
+	while (loop->dead) {
+		struct ev_watch *w = loop->dead;
+		loop->dead = w->next;
+		free(w);
 	}
 	run_timers(loop);
 	return 0;
