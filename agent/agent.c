@@ -67,6 +67,8 @@ struct agent *agent_new(const struct agent_opts *opts)
 		ag->opts.heartbeat_ms = AGENT_HEARTBEAT_MS;
 	if (opts->node_name && opts->node_name[0])
 		snprintf(ag->node_name, sizeof(ag->node_name), "%s", opts->node_name);
+	else if (getenv("NODE_NAME") && getenv("NODE_NAME")[0]) /* the chart's downward API */
+		snprintf(ag->node_name, sizeof(ag->node_name), "%s", getenv("NODE_NAME"));
 	else if (gethostname(ag->node_name, sizeof(ag->node_name) - 1) < 0)
 		strcpy(ag->node_name, "unknown");
 

@@ -1,5 +1,6 @@
 /* bpfmirror-agent: the node daemon; parses flags and runs the agent loop. */
 #include "agent.h"
+#include "policy.h"
 #include "log.h"
 #include "protocol.h"
 
@@ -37,6 +38,7 @@ static void usage(FILE *f)
 		"  --log-format FORMAT   text|json (default text)\n"
 		"  --force-clsact        attach with clsact instead of tcx links\n"
 		"  --ring-mib N          BPF ring buffer for copies, MiB (default 2)\n"
+		"  --check-policy FILE   validate a policy file and exit\n"
 		"  --no-datapath         run without BPF (protocol tests only)\n"
 		"  --version, --help\n",
 		AGENT_DEFAULT_LISTEN, AGENT_DEFAULT_METRICS);
@@ -56,6 +58,7 @@ int main(int argc, char **argv)
 	    {"force-clsact", no_argument, NULL, 'c'},
 	    {"no-datapath", no_argument, NULL, 'D'},
 	    {"ring-mib", required_argument, NULL, 'R'},
+	    {"check-policy", required_argument, NULL, 'C'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -110,6 +113,18 @@ int main(int argc, char **argv)
 		case 'D':
 			o.no_datapath = true;
 			break;
+		case 'C': {
+			/* Validates a policy file (e.g. rendered by the chart) and exits. */
+			char err[512];
+			struct policy *p = policy_load(optarg, err, sizeof(err));
+			if (!p) {
+				fprintf(stderr, "bpfmirror-agent: %s\n", err);
+				return 1;
+			}
+			policy_free(p);
+			printf("%s: ok\n", optarg);
+			return 0;
+		}
 		case 'R':
 			o.ring_mib = (unsigned)strtoul(optarg, NULL, 10);
 			if (!o.ring_mib || o.ring_mib > 1024 || (o.ring_mib & (o.ring_mib - 1))) {

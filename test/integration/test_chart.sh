@@ -120,5 +120,22 @@ refuse "ServiceMonitor without the metrics Service" "$helm" template x "$chart" 
 
 run "helm package" "$helm" package "$chart" -d "$tmp/pkg"
 
+# The agent itself accepts the policy files the chart renders.
+extract_policy() { # extract_policy RENDERED OUT
+	python3 -c '
+import sys, yaml
+for d in yaml.safe_load_all(open(sys.argv[1])):
+    if d and d.get("kind") == "ConfigMap" and "policy.yaml" in d.get("data", {}):
+        open(sys.argv[2], "w").write(d["data"]["policy.yaml"])
+' "$1" "$2"
+}
+if [ -x build/bpfmirror-agent ]; then
+	for v in default custom; do
+		extract_policy "$tmp/$v.yaml" "$tmp/$v-policy.yaml"
+		run "agent accepts the rendered policy ($v values)" \
+			build/bpfmirror-agent --check-policy "$tmp/$v-policy.yaml"
+	done
+fi
+
 echo "test_chart: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
