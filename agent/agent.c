@@ -63,6 +63,8 @@ struct agent *agent_new(const struct agent_opts *opts)
 		ag->opts.listen = AGENT_DEFAULT_LISTEN;
 	if (!ag->opts.proc_root)
 		ag->opts.proc_root = "/proc";
+	if (!ag->opts.pod_logs)
+		ag->opts.pod_logs = "/var/log/pods";
 	if (!ag->opts.heartbeat_ms)
 		ag->opts.heartbeat_ms = AGENT_HEARTBEAT_MS;
 	if (opts->node_name && opts->node_name[0])

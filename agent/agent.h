@@ -10,6 +10,7 @@ struct agent_opts {
 	const char *proc_root;	 /* "/proc" */
 	const char *node_name;	 /* reported in HelloReply; default: hostname */
 	const char *policy_path; /* YAML policy file; NULL = allow everything */
+	const char *pod_logs;	 /* kubelet's pod log dirs, to verify namespaces; "/var/log/pods" */
 	unsigned heartbeat_ms;	 /* a session silent for 3 intervals is dead */
 	bool no_datapath;	 /* run without BPF (protocol tests) */
 	bool force_clsact;	 /* attach with clsact instead of tcx */

@@ -227,3 +227,38 @@ int container_open_root(const char *proc_root, pid_t pid)
 	fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
 }
+
+int container_check_pod_uid(const char *proc_root, pid_t pid, const char *uid)
+{
+	char path[PATH_MAX], alt[128], *buf = NULL;
+	size_t len = 0;
+	int err;
+
+	if (!uid || !uid[0])
+		return 0;
+	snprintf(alt, sizeof(alt), "%s", uid);
+	for (char *c = alt; *c; c++)
+		if (*c == '-')
+			*c = '_';
+	snprintf(path, sizeof(path), "%s/%d/cgroup", proc_root, (int)pid);
+	err = read_small_file(AT_FDCWD, path, 1u << 20, &buf, &len);
+	if (err)
+		return err;
+	err = strstr(buf, uid) || strstr(buf, alt) ? 0 : -EPERM;
+	free(buf);
+	return err;
+}
+
+int container_check_namespace(const char *pod_logs, const char *ns, const char *pod,
+			      const char *uid)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (!pod_logs || stat(pod_logs, &st) < 0 || !S_ISDIR(st.st_mode))
+		return -ENOENT;
+	if (strchr(ns, '/') || strchr(pod, '/') || strchr(uid, '/') || !ns[0] || !pod[0] || !uid[0])
+		return -EPERM;
+	snprintf(path, sizeof(path), "%s/%s_%s_%s", pod_logs, ns, pod, uid);
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -EPERM;
+}

@@ -27,6 +27,23 @@ void container_env_free(struct container_env *env);
 /* Opens PROC/PID/root as an O_PATH directory fd: the root for confined access. */
 int container_open_root(const char *proc_root, pid_t pid);
 
+/*
+ * Checks that process PID belongs to the pod with UID: kubelet names the pod's
+ * cgroup after it (with '-' or '_'). Returns 0, -EPERM when it does not, or
+ * -errno. An empty UID is not checked.
+ */
+int container_check_pod_uid(const char *proc_root, pid_t pid, const char *uid);
+
+/*
+ * Checks the pod's namespace where the node keeps kubelet's pod log
+ * directories (POD_LOGS/<namespace>_<pod>_<uid>): a client cannot claim
+ * another namespace than its pod's. Returns 0, -EPERM when the directory
+ * for that namespace does not exist, or -ENOENT when POD_LOGS itself does
+ * not exist (nothing to check against on this node).
+ */
+int container_check_namespace(const char *pod_logs, const char *ns, const char *pod,
+			      const char *uid);
+
 /* Reads a whole small file (at most max bytes) into a malloc'd buffer. */
 int read_small_file(int dirfd, const char *path, size_t max, char **buf, size_t *len);
 

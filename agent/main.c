@@ -39,6 +39,8 @@ static void usage(FILE *f)
 		"  --force-clsact        attach with clsact instead of tcx links\n"
 		"  --ring-mib N          BPF ring buffer for copies, MiB (default 2)\n"
 		"  --check-policy FILE   validate a policy file and exit\n"
+		"  --pod-logs DIR        kubelet's pod log dirs, to verify a pod's namespace\n"
+		"                        (default /var/log/pods; skipped where it is missing)\n"
 		"  --no-datapath         run without BPF (protocol tests only)\n"
 		"  --version, --help\n",
 		AGENT_DEFAULT_LISTEN, AGENT_DEFAULT_METRICS);
@@ -59,6 +61,7 @@ int main(int argc, char **argv)
 	    {"no-datapath", no_argument, NULL, 'D'},
 	    {"ring-mib", required_argument, NULL, 'R'},
 	    {"check-policy", required_argument, NULL, 'C'},
+	    {"pod-logs", required_argument, NULL, 'G'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -125,6 +128,9 @@ int main(int argc, char **argv)
 			printf("%s: ok\n", optarg);
 			return 0;
 		}
+		case 'G':
+			o.pod_logs = optarg;
+			break;
 		case 'R':
 			o.ring_mib = (unsigned)strtoul(optarg, NULL, 10);
 			if (!o.ring_mib || o.ring_mib > 1024 || (o.ring_mib & (o.ring_mib - 1))) {

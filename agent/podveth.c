@@ -66,8 +66,10 @@ static int find_peer(const char *pod_ip)
 	struct in_addr want;
 	int idx = 0;
 
-	if (inet_pton(AF_INET, pod_ip, &want) != 1 || getifaddrs(&ifa) < 0)
-		return -EINVAL;
+	if (inet_pton(AF_INET, pod_ip, &want) != 1)
+		return -EAFNOSUPPORT;
+	if (getifaddrs(&ifa) < 0)
+		return -errno;
 	for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
 		if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
 		    ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr == want.s_addr) {
@@ -76,7 +78,8 @@ static int find_peer(const char *pod_ip)
 		}
 	}
 	freeifaddrs(ifa);
-	return idx ? link_peer(idx) : -ENOENT;
+	/* The client names the pod IP: it must really be the container's. */
+	return idx ? link_peer(idx) : -EADDRNOTAVAIL;
 }
 
 static int find_peer_fn(void *ctx, void *out, size_t outlen)

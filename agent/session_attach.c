@@ -215,6 +215,21 @@ int session_on_attach(struct session *s, const Bpfmirror__Frame *f)
 				      : BPFMIRROR__ERROR__CODE__CODE_NOT_FOUND;
 		goto fail;
 	}
+	/* The client's claims about the pod must match what the node knows. */
+	if (container_check_pod_uid(s->ag->opts.proc_root, s->pid, t->pod_uid)) {
+		snprintf(msg, sizeof(msg), "attach: container %s does not belong to pod UID %s",
+			 t->container_id, t->pod_uid);
+		code = BPFMIRROR__ERROR__CODE__CODE_PERMISSION_DENIED;
+		goto fail;
+	}
+	if (container_check_namespace(s->ag->opts.pod_logs, t->namespace_, t->pod_name,
+				      t->pod_uid) == -EPERM) {
+		snprintf(msg, sizeof(msg),
+			 "attach: pod %s/%s (UID %s) is not on node %s (checked %s)", t->namespace_,
+			 t->pod_name, t->pod_uid, s->ag->node_name, s->ag->opts.pod_logs);
+		code = BPFMIRROR__ERROR__CODE__CODE_PERMISSION_DENIED;
+		goto fail;
+	}
 	s->root_fd = container_open_root(s->ag->opts.proc_root, s->pid);
 	if (s->root_fd < 0) {
 		snprintf(msg, sizeof(msg), "attach: cannot open the container's root: %s",
@@ -229,11 +244,19 @@ int session_on_attach(struct session *s, const Bpfmirror__Frame *f)
 	}
 	fsc_read(s->root_fd, "/etc/resolv.conf", 0, RESOLV_MAX, &resolv, &resolv_len);
 	if (s->ag->dp) {
+		int vrc = podveth_lookup(s->ag->opts.proc_root, s->pid, s->pod_ip_str, &veth);
+		if (vrc == -EADDRNOTAVAIL || vrc == -EAFNOSUPPORT) {
+			snprintf(msg, sizeof(msg), "attach: %s is not %s of container %s",
+				 s->pod_ip_str,
+				 vrc == -EAFNOSUPPORT ? "a supported (IPv4) address" : "an address",
+				 t->container_id);
+			code = BPFMIRROR__ERROR__CODE__CODE_PERMISSION_DENIED;
+			goto fail;
+		}
 		err = podlink_lookup(&s->pod_ip, &s->ifindex, &node_src);
 		/* A bridge CNI routes to the bridge; pods talk through its veth ports. */
-		if (!err && s->pod_ip.family == AF_INET &&
-		    podveth_lookup(s->ag->opts.proc_root, s->pid, s->pod_ip_str, &veth) == 0 &&
-		    veth != s->ifindex && if_indextoname((unsigned)veth, ifname))
+		if (!err && vrc == 0 && veth != s->ifindex &&
+		    if_indextoname((unsigned)veth, ifname))
 			s->ifindex = veth;
 		if (err) {
 			snprintf(msg, sizeof(msg),

@@ -66,14 +66,17 @@ static void setup(void)
 				     "steal:\n  allow_whole_connection: false\n"
 				     "files:\n  denied_paths: [/var/run/secrets/**]\n"
 				     "env:\n  denied_names: [API_*]\n";
-	char path[512], target[512], proc[300], pol[300];
+	char path[512], target[512], proc[300], pol[300], logs[300];
 	struct agent_opts o = {0};
 
 	strcpy(tmp, "/tmp/bmagent.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(tmp));
 	mkd("proc");
 	mkd("proc/4242");
-	puts_("proc/4242/cgroup", "0::/kubepods/cri-containerd-" CID ".scope\n");
+	puts_("proc/4242/cgroup", "0::/kubepods/kubepods-besteffort-pod1111_2222.slice/"
+				  "cri-containerd-" CID ".scope\n");
+	mkd("podlogs");
+	mkd("podlogs/default_app-1_1111-2222");
 	puts_("proc/4242/stat", "4242 (app) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 77 0 0\n");
 	put("proc/4242/environ", env, sizeof(env));
 	mkd("root");
@@ -93,12 +96,14 @@ static void setup(void)
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", free_port());
 	snprintf(proc, sizeof(proc), "%s/proc", tmp);
 	snprintf(pol, sizeof(pol), "%s/policy.yaml", tmp);
+	snprintf(logs, sizeof(logs), "%s/podlogs", tmp);
 	agent_pid = fork();
 	ck_assert_int_ge(agent_pid, 0);
 	if (agent_pid == 0) {
 		struct agent *ag;
 		o.listen = addr;
 		o.proc_root = proc;
+		o.pod_logs = logs;
 		o.policy_path = pol;
 		o.no_datapath = true;
 		o.node_name = "test-node";
@@ -136,7 +141,8 @@ static struct bm_client *connect_ok(void)
 	return c;
 }
 
-static Bpfmirror__Frame *attach(struct bm_client *c, const char *ns, const char *cid, bool steal)
+static Bpfmirror__Frame *attach_uid(struct bm_client *c, const char *ns, const char *cid,
+				    bool steal, const char *uid)
 {
 	Bpfmirror__Frame f = BPFMIRROR__FRAME__INIT, *r = NULL;
 	Bpfmirror__AttachRequest a = BPFMIRROR__ATTACH_REQUEST__INIT;
@@ -146,6 +152,7 @@ static Bpfmirror__Frame *attach(struct bm_client *c, const char *ns, const char 
 
 	t.namespace_ = (char *)ns;
 	t.pod_name = (char *)"app-1";
+	t.pod_uid = (char *)uid;
 	t.pod_ips = ips;
 	t.n_pod_ips = 1;
 	t.container_id = (char *)cid;
@@ -174,6 +181,31 @@ static Bpfmirror__Frame *file_op(struct bm_client *c, Bpfmirror__FileRequest__Op
 	ck_assert_int_eq(r->body_case, BPFMIRROR__FRAME__BODY_FILE_REPLY);
 	return r;
 }
+
+static Bpfmirror__Frame *attach(struct bm_client *c, const char *ns, const char *cid, bool steal)
+{
+	return attach_uid(c, ns, cid, steal, "1111-2222");
+}
+
+START_TEST(claims_must_match_the_node)
+{
+	struct bm_client *c = connect_ok();
+	Bpfmirror__Frame *r;
+
+	/* Another pod's UID for this container. */
+	r = attach_uid(c, "default", CID, false, "9999-0000");
+	ck_assert_int_eq(r->body_case, BPFMIRROR__FRAME__BODY_ERROR);
+	ck_assert_ptr_nonnull(strstr(r->error->message, "does not belong to pod UID"));
+	wire_frame_free(r);
+	/* The right pod, but claimed in another namespace. */
+	r = attach(c, "team-a", CID, false);
+	ck_assert_int_eq(r->body_case, BPFMIRROR__FRAME__BODY_ERROR);
+	ck_assert_int_eq(r->error->code, BPFMIRROR__ERROR__CODE__CODE_PERMISSION_DENIED);
+	ck_assert_ptr_nonnull(strstr(r->error->message, "is not on node"));
+	wire_frame_free(r);
+	client_close(c);
+}
+END_TEST
 
 START_TEST(attach_env_and_files)
 {
@@ -329,6 +361,7 @@ static Suite *agent_session_suite(void)
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, attach_env_and_files);
 	tcase_add_test(tc, attach_refusals);
+	tcase_add_test(tc, claims_must_match_the_node);
 	tcase_add_test(tc, bad_frames_close_only_that_session);
 	tcase_add_test(tc, version_mismatch_and_silence);
 	suite_add_tcase(s, tc);
