@@ -2,10 +2,12 @@
 #include "fsconfine.h"
 
 #include <dirent.h>
+#include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <limits.h>
+#include <stdio.h>
 #include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,22 +21,120 @@
 int fsc_open(int root_fd, const char *path, int flags, mode_t mode)
 {
 	struct open_how how = {
-	    .flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
+	    .flags = (uint64_t)(flags | O_CLOEXEC),
 	    .mode = (flags & O_CREAT) ? mode : 0,
-	    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	    /* PATH is canonical (fsc_canonical): a symlink met now was put
+	     * there after the policy looked at the path, so refuse it. */
+	    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS,
 	};
 	long fd;
 
-	/* O_NOFOLLOW only applies to the last component; that is intended:
-	 * the file itself may be a symlink only if it resolves inside root,
-	 * which RESOLVE_IN_ROOT guarantees. Drop it to allow such links. */
-	how.flags &= ~(uint64_t)O_NOFOLLOW;
 	while (*path == '/')
 		path++;
 	if (*path == '\0')
 		path = ".";
 	fd = syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
 	return fd < 0 ? -errno : (int)fd;
+}
+
+int fsc_canonical(int root_fd, const char *path, char *out, size_t outlen)
+{
+	char rest[2 * PATH_MAX], cur[PATH_MAX] = "", cand[PATH_MAX + NAME_MAX + 2];
+	char target[PATH_MAX], comp[NAME_MAX + 1];
+	const char *p;
+	int hops = 0;
+
+	if (strlen(path) >= PATH_MAX)
+		return -ENAMETOOLONG;
+	snprintf(rest, sizeof(rest), "%s", path);
+	p = rest;
+	while (*p) {
+		struct stat st;
+		size_t n;
+		ssize_t l;
+
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		n = strcspn(p, "/");
+		if (n > NAME_MAX)
+			return -ENAMETOOLONG;
+		memcpy(comp, p, n);
+		comp[n] = '\0';
+		p += n;
+		if (strcmp(comp, ".") == 0)
+			continue;
+		if (strcmp(comp, "..") == 0) {
+			char *sl = strrchr(cur, '/');
+			if (sl)
+				*sl = '\0';
+			continue;
+		}
+		snprintf(cand, sizeof(cand), "%s/%s", cur, comp);
+		if (strlen(cand) >= PATH_MAX)
+			return -ENAMETOOLONG;
+		/* CUR holds no symlink and no "..": this stays inside the root. */
+		if (fstatat(root_fd, cand + 1, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno != ENOENT)
+				return -errno;
+			snprintf(cur, sizeof(cur), "%s", cand); /* a file yet to exist */
+			continue;
+		}
+		if (!S_ISLNK(st.st_mode)) {
+			snprintf(cur, sizeof(cur), "%s", cand);
+			continue;
+		}
+		if (++hops > 40)
+			return -ELOOP;
+		l = readlinkat(root_fd, cand + 1, target, sizeof(target) - 1);
+		if (l < 0)
+			return -errno;
+		target[l] = '\0';
+		if (target[0] == '/')
+			cur[0] = '\0'; /* absolute links start again at the container's root */
+		if ((size_t)l + strlen(p) + 2 > sizeof(rest))
+			return -ENAMETOOLONG;
+		{
+			/* The link's target, then what was left of the path. */
+			char next[2 * PATH_MAX];
+			size_t pl = strlen(p);
+			memcpy(next, target, (size_t)l);
+			next[l] = '/';
+			memcpy(next + l + 1, p, pl + 1);
+			memcpy(rest, next, (size_t)l + pl + 2);
+		}
+		p = rest;
+	}
+	if (strlen(cur) + 2 > outlen)
+		return -ENAMETOOLONG;
+	snprintf(out, outlen, "%s", cur[0] ? cur : "/");
+	return 0;
+}
+
+/* Opens a regular file without blocking on FIFOs or devices a container holds. */
+static int open_regular(int root_fd, const char *path, int flags)
+{
+	struct stat st;
+	int fd = fsc_open(root_fd, path, flags | O_NONBLOCK, 0);
+
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st) < 0) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+	}
+	if (fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
 }
 
 int fsc_stat(int root_fd, const char *path, struct stat *st)
@@ -58,7 +158,7 @@ int fsc_read(int root_fd, const char *path, uint64_t offset, size_t max, char **
 
 	if (max > FSC_READ_MAX)
 		max = FSC_READ_MAX;
-	fd = fsc_open(root_fd, path, O_RDONLY, 0);
+	fd = open_regular(root_fd, path, O_RDONLY);
 	if (fd < 0)
 		return fd;
 	data = malloc(max ? max : 1);
@@ -93,7 +193,7 @@ int fsc_write(int root_fd, const char *path, uint64_t offset, const void *data, 
 	size_t n = 0;
 	int fd, err = 0;
 
-	fd = fsc_open(root_fd, path, O_WRONLY, 0);
+	fd = open_regular(root_fd, path, O_WRONLY);
 	if (fd < 0)
 		return fd;
 	if (truncate && ftruncate(fd, (off_t)(offset + len)) < 0) {

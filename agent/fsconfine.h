@@ -11,9 +11,18 @@
 #define FSC_LIST_MAX 4096u
 
 /*
- * Opens PATH (absolute, inside the container) relative to root_fd with
- * openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS): "..", absolute symlinks
- * and /proc magic links all resolve inside the container's root.
+ * Resolves PATH inside the container's root the way the container would
+ * (symlinks, absolute ones from its root, and ".." never above it) into a
+ * canonical absolute path without symlinks: what the policy must judge.
+ * A missing tail is kept as given. Returns 0, -ELOOP, -ENAMETOOLONG, -errno.
+ */
+int fsc_canonical(int root_fd, const char *path, char *out, size_t outlen);
+
+/*
+ * Opens a CANONICAL path (from fsc_canonical) relative to root_fd with
+ * openat2(RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS): a
+ * symlink swapped in after the check fails with -ELOOP instead of being
+ * followed. fsc_read/fsc_write open regular files only (a FIFO would block).
  * Returns an fd or -errno.
  */
 int fsc_open(int root_fd, const char *path, int flags, mode_t mode);

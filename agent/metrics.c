@@ -6,11 +6,13 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #define MAX_CLIENTS 8
@@ -18,6 +20,7 @@
 
 struct mclient {
 	int fd;
+	int64_t since; /* accepted at, ms */
 	size_t len;
 	char req[REQ_MAX];
 };
@@ -136,6 +139,20 @@ size_t metrics_render(const struct agent *ag, char *buf, size_t len)
 	return o.len;
 }
 
+static int send_all(int fd, const char *p, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 static void reply(int fd, const char *status, const char *body, size_t len)
 {
 	char hdr[256];
@@ -144,9 +161,14 @@ static void reply(int fd, const char *status, const char *body, size_t len)
 			 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
 			 status, len);
 
-	/* Small answers to a scraper: a blocking send with a timeout is fine. */
-	if (send(fd, hdr, (size_t)n, MSG_NOSIGNAL) == n && len)
-		send(fd, body, len, MSG_NOSIGNAL);
+	/* Small answers to a scraper: blocking sends bounded by a timeout. */
+	struct timeval tv = {.tv_sec = 1};
+	int flags = fcntl(fd, F_GETFL);
+
+	fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (send_all(fd, hdr, (size_t)n) == 0 && len)
+		send_all(fd, body, len);
 }
 
 static void client_drop(struct metrics_server *m, struct mclient *c)
@@ -205,21 +227,30 @@ static void on_accept(struct evloop *loop, int fd, unsigned events, void *ctx)
 {
 	struct metrics_server *m = ctx;
 	int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	struct mclient *slot = NULL;
 
 	(void)events;
 	if (cfd < 0)
 		return;
-	for (int i = 0; i < MAX_CLIENTS; i++) {
-		if (m->clients[i].fd < 0) {
-			m->clients[i].fd = cfd;
-			m->clients[i].len = 0;
-			if (evloop_watch(loop, cfd, EV_READ, on_client, m) == 0)
-				return;
-			m->clients[i].fd = -1;
-			break;
-		}
+	for (int i = 0; i < MAX_CLIENTS && !slot; i++)
+		if (m->clients[i].fd < 0)
+			slot = &m->clients[i];
+	if (!slot) {
+		/* Idle connections must not lock out the kubelet's probes: the
+		 * one that has waited longest makes room. */
+		slot = &m->clients[0];
+		for (int i = 1; i < MAX_CLIENTS; i++)
+			if (m->clients[i].since < slot->since)
+				slot = &m->clients[i];
+		client_drop(m, slot);
 	}
-	close(cfd); /* too many scrapers at once */
+	slot->fd = cfd;
+	slot->len = 0;
+	slot->since = evloop_now_ms();
+	if (evloop_watch(loop, cfd, EV_READ, on_client, m)) {
+		slot->fd = -1;
+		close(cfd);
+	}
 }
 
 struct metrics_server *metrics_start(struct agent *ag, const char *addr)

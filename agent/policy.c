@@ -160,6 +160,7 @@ static const struct field fields[] = {
     F("steal", "require_header", 's', require_header),
     F("steal", "require_header_pattern", 's', require_header_pattern),
     F("files", "denied_paths", 'l', denied_paths),
+    F("files", "allow_write", 'b', files_write),
     F("env", "denied_names", 'l', denied_env),
 };
 #undef F

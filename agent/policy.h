@@ -19,6 +19,7 @@ struct policy {
 	char *require_header;	      /* "" = none */
 	char *require_header_pattern; /* "" = any value */
 	struct policy_list denied_paths;
+	bool files_write; /* may sessions write files in pods (fs.read_write)? */
 	struct policy_list denied_env;
 };
 

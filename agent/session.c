@@ -400,7 +400,12 @@ struct session *session_new(struct agent *ag, int fd)
 	s->last_rx_ms = evloop_now_ms();
 	if (evloop_watch(ag->loop, fd, EV_READ, on_session_io, s))
 		goto fail;
+	/* A session without its heartbeat timer could linger forever. */
 	s->hb_timer = evloop_timer(ag->loop, ag->opts.heartbeat_ms, on_heartbeat_timer, s);
+	if (!s->hb_timer) {
+		evloop_unwatch(ag->loop, fd);
+		goto fail;
+	}
 	s->next = ag->sessions;
 	ag->sessions = s;
 	ag->ctr.sessions_total++;

@@ -8,6 +8,7 @@
 #include "podveth.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -242,7 +243,11 @@ int session_on_attach(struct session *s, const Bpfmirror__Frame *f)
 			 strerror(-err));
 		goto fail;
 	}
-	fsc_read(s->root_fd, "/etc/resolv.conf", 0, RESOLV_MAX, &resolv, &resolv_len);
+	{
+		char rpath[PATH_MAX];
+		if (fsc_canonical(s->root_fd, "/etc/resolv.conf", rpath, sizeof(rpath)) == 0)
+			fsc_read(s->root_fd, rpath, 0, RESOLV_MAX, &resolv, &resolv_len);
+	}
 	if (s->ag->dp) {
 		int vrc = podveth_lookup(s->ag->opts.proc_root, s->pid, s->pod_ip_str, &veth);
 		if (vrc == -EADDRNOTAVAIL || vrc == -EAFNOSUPPORT) {
@@ -378,9 +383,11 @@ int session_on_subscribe(struct session *s, const Bpfmirror__Frame *f, bool add)
 				    false, "subscribe: attach with the HTTP filter");
 			mode = DATAPATH_FILTERED;
 		}
-		if (mode == DATAPATH_STEAL &&
-		    policy_check_attach(s->ag->policy, s->ns, POLICY_STEAL, NULL, NULL, why,
-					sizeof(why))) {
+		/* Every subscription is judged like an attach in that mode. */
+		if ((mode == DATAPATH_STEAL || mode == DATAPATH_MIRROR) &&
+		    policy_check_attach(s->ag->policy, s->ns,
+					mode == DATAPATH_STEAL ? POLICY_STEAL : POLICY_MIRROR, NULL,
+					NULL, why, sizeof(why))) {
 			return session_send_error(s, f->request_id,
 						  BPFMIRROR__ERROR__CODE__CODE_PERMISSION_DENIED,
 						  false, why);

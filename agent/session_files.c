@@ -4,6 +4,7 @@
 #include "fsconfine.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -32,6 +33,7 @@ int session_on_file(struct session *s, const Bpfmirror__Frame *f)
 	size_t nlist = 0, len = 0;
 	uint8_t *raw = NULL;
 	char *data = NULL;
+	char path[PATH_MAX];
 	struct stat st;
 	int err;
 
@@ -40,21 +42,27 @@ int session_on_file(struct session *s, const Bpfmirror__Frame *f)
 		return session_send_error(s, f->request_id,
 					  BPFMIRROR__ERROR__CODE__CODE_UNEXPECTED_MESSAGE, false,
 					  "file request before attach");
+	/* The policy judges the path asked for and the file it really is. */
 	err = fsc_path_check(q->path, NULL);
-	if (!err && !policy_path_allowed(s->ag->policy, q->path))
+	if (!err)
+		err = fsc_canonical(s->root_fd, q->path, path, sizeof(path));
+	if (!err && (!policy_path_allowed(s->ag->policy, q->path) ||
+		     !policy_path_allowed(s->ag->policy, path)))
 		err = -EACCES;
+	if (!err && q->op == BPFMIRROR__FILE_REQUEST__OP__OP_WRITE && !s->ag->policy->files_write)
+		err = -EPERM; /* writes into pods need the policy's files.allow_write */
 	if (err == -EACCES)
 		s->ag->ctr.file_denied++;
 	if (err)
 		goto reply;
 	switch (q->op) {
 	case BPFMIRROR__FILE_REQUEST__OP__OP_STAT:
-		err = fsc_stat(s->root_fd, q->path, &st);
+		err = fsc_stat(s->root_fd, path, &st);
 		break;
 	case BPFMIRROR__FILE_REQUEST__OP__OP_READ:
-		err = fsc_read(s->root_fd, q->path, q->offset, (size_t)q->length, &data, &len);
+		err = fsc_read(s->root_fd, path, q->offset, (size_t)q->length, &data, &len);
 		if (!err)
-			err = fsc_stat(s->root_fd, q->path, &st);
+			err = fsc_stat(s->root_fd, path, &st);
 		if (!err) {
 			fr.eof = q->offset + len >= (uint64_t)st.st_size;
 			fr.raw_len = (uint32_t)len;
@@ -69,7 +77,7 @@ int session_on_file(struct session *s, const Bpfmirror__Frame *f)
 		}
 		break;
 	case BPFMIRROR__FILE_REQUEST__OP__OP_LIST:
-		err = fsc_list(s->root_fd, q->path, &list, &nlist);
+		err = fsc_list(s->root_fd, path, &list, &nlist);
 		if (!err) {
 			ents = calloc(nlist + 1, sizeof(*ents));
 			entp = calloc(nlist + 1, sizeof(*entp));
@@ -85,7 +93,7 @@ int session_on_file(struct session *s, const Bpfmirror__Frame *f)
 			fr.entries = entp;
 			fr.n_entries = nlist;
 		}
-		err = err ? err : fsc_stat(s->root_fd, q->path, &st);
+		err = err ? err : fsc_stat(s->root_fd, path, &st);
 		break;
 	case BPFMIRROR__FILE_REQUEST__OP__OP_WRITE: {
 		const uint8_t *wd = q->data.data;
@@ -97,9 +105,9 @@ int session_on_file(struct session *s, const Bpfmirror__Frame *f)
 				break;
 			wd = raw;
 		}
-		err = fsc_write(s->root_fd, q->path, q->offset, wd, wl, 1);
+		err = fsc_write(s->root_fd, path, q->offset, wd, wl, 1);
 		fr.written = err ? 0 : wl;
-		err = err ? err : fsc_stat(s->root_fd, q->path, &st);
+		err = err ? err : fsc_stat(s->root_fd, path, &st);
 		break;
 	}
 	default:

@@ -88,6 +88,8 @@ static void setup(void)
 	puts_("root/etc/resolv.conf", "nameserver 10.96.0.10\n");
 	puts_("root/app/response.txt", "hello from the pod\n");
 	puts_("root/var/run/secrets/token", "tok");
+	snprintf(path, sizeof(path), "%s/root/app/tok", tmp);
+	ck_assert_int_eq(symlink("/var/run/secrets/token", path), 0);
 	snprintf(path, sizeof(path), "%s/proc/4242/root", tmp);
 	snprintf(target, sizeof(target), "%s/root", tmp);
 	ck_assert_int_eq(symlink(target, path), 0);
@@ -236,12 +238,20 @@ START_TEST(attach_env_and_files)
 	r = file_op(c, BPFMIRROR__FILE_REQUEST__OP__OP_READ, "/var/run/secrets/token");
 	ck_assert_int_eq(r->file_reply->errnum, EACCES);
 	wire_frame_free(r);
+	/* A link to a denied file is judged by where it leads. */
+	r = file_op(c, BPFMIRROR__FILE_REQUEST__OP__OP_READ, "/app/tok");
+	ck_assert_int_eq(r->file_reply->errnum, EACCES);
+	wire_frame_free(r);
+	/* Writing into the pod needs files.allow_write. */
+	r = file_op(c, BPFMIRROR__FILE_REQUEST__OP__OP_WRITE, "/app/response.txt");
+	ck_assert_int_eq(r->file_reply->errnum, EPERM);
+	wire_frame_free(r);
 	r = file_op(c, BPFMIRROR__FILE_REQUEST__OP__OP_STAT, "/app/../var/run/secrets/token");
 	ck_assert_int_eq(r->file_reply->errnum, EINVAL);
 	wire_frame_free(r);
 	r = file_op(c, BPFMIRROR__FILE_REQUEST__OP__OP_LIST, "/app");
 	ck_assert_int_eq(r->file_reply->errnum, 0);
-	ck_assert_uint_eq(r->file_reply->n_entries, 1);
+	ck_assert_uint_eq(r->file_reply->n_entries, 2); /* response.txt, tok */
 	wire_frame_free(r);
 	client_close(c);
 }

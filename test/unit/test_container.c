@@ -107,7 +107,7 @@ END_TEST
 
 START_TEST(confined_symlinks)
 {
-	char path[512], *buf = NULL;
+	char path[512], canon[4096], *buf = NULL;
 	size_t len = 0;
 	struct stat st;
 	int root;
@@ -131,13 +131,31 @@ START_TEST(confined_symlinks)
 	ck_assert_uint_eq(len, 5);
 	ck_assert_int_eq(memcmp(buf, "hello", 5), 0);
 	free(buf);
-	ck_assert_int_eq(fsc_read(root, "/app/ok", 1, 2, &buf, &len), 0);
+	/* Symlinks are resolved first, inside the root; opening one is refused
+	 * (a link swapped in after the policy check must not be followed). */
+	ck_assert_int_eq(fsc_read(root, "/app/ok", 1, 2, &buf, &len), -ELOOP);
+	ck_assert_int_eq(fsc_canonical(root, "/app/ok", canon, sizeof(canon)), 0);
+	ck_assert_str_eq(canon, "/app/response.txt");
+	ck_assert_int_eq(fsc_read(root, canon, 1, 2, &buf, &len), 0);
 	ck_assert_uint_eq(len, 2);
 	ck_assert_int_eq(memcmp(buf, "el", 2), 0);
 	free(buf);
 	/* Escapes resolve inside root, where there is no outside.txt. */
-	ck_assert_int_eq(fsc_read(root, "/app/abs", 0, 100, &buf, &len), -ENOENT);
-	ck_assert_int_eq(fsc_read(root, "/app/rel", 0, 100, &buf, &len), -ENOENT);
+	ck_assert_int_eq(fsc_canonical(root, "/app/abs", canon, sizeof(canon)), 0);
+	ck_assert_str_eq(canon, "/outside.txt");
+	ck_assert_int_eq(fsc_read(root, canon, 0, 100, &buf, &len), -ENOENT);
+	ck_assert_int_eq(fsc_canonical(root, "/app/rel", canon, sizeof(canon)), 0);
+	ck_assert_str_eq(canon, "/outside.txt");
+	ck_assert_int_eq(
+	    fsc_canonical(root, "/../../app/./x/../response.txt", canon, sizeof(canon)), 0);
+	ck_assert_str_eq(canon, "/app/response.txt");
+	snprintf(path, sizeof(path), "%s/root/app/loop", tmp);
+	ck_assert_int_eq(symlink("/app/loop", path), 0);
+	ck_assert_int_eq(fsc_canonical(root, "/app/loop", canon, sizeof(canon)), -ELOOP);
+	/* A FIFO would block a reader: refused at once. */
+	snprintf(path, sizeof(path), "%s/root/app/fifo", tmp);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	ck_assert_int_eq(fsc_read(root, "/app/fifo", 0, 100, &buf, &len), -EINVAL);
 	ck_assert_int_eq(fsc_stat(root, "/../../outside.txt", &st), -ENOENT);
 	ck_assert_int_eq(fsc_stat(root, "/app", &st), 0);
 	ck_assert(S_ISDIR(st.st_mode));

@@ -163,8 +163,15 @@ static int stage_file(struct bm_client *c, const char *path, const char *dst, ui
 			err = -EFBIG;
 			break;
 		}
-		if (len && write(fd, data, len) != (ssize_t)len)
-			err = -errno;
+		for (size_t done = 0; !err && done < len;) {
+			ssize_t w = write(fd, data + done, len - done);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				err = w < 0 ? -errno : -EIO;
+			else
+				done += (size_t)w;
+		}
 		free(raw);
 		st->bytes += len;
 		off += len;

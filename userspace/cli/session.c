@@ -286,6 +286,7 @@ static void on_local_accept(struct evloop *loop, int fd, unsigned events, void *
 
 static struct sess *sync_sess;
 static time_t sync_since;
+static int sync_budget; /* files written back per tick: the loop must not stall */
 
 static int sync_one(const char *fpath, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -300,6 +301,8 @@ static int sync_one(const char *fpath, const struct stat *st, int flag, struct F
 	(void)ftw;
 	if (flag != FTW_F || !S_ISREG(st->st_mode) || st->st_mtime < sync_since || !l->up)
 		return 0;
+	if (sync_budget-- <= 0)
+		return 1; /* the rest waits for the next tick */
 	in = fopen(fpath, "re");
 	if (!in)
 		return 0;
@@ -313,7 +316,7 @@ static int sync_one(const char *fpath, const struct stat *st, int flag, struct F
 	q.data.len = len;
 	f.body_case = BPFMIRROR__FRAME__BODY_FILE_REQUEST;
 	f.file_request = &q;
-	if (data && client_request(l->cl, &f, 5000, &r) == 0) {
+	if (data && client_request(l->cl, &f, 2000, &r) == 0) {
 		if (r->body_case == BPFMIRROR__FRAME__BODY_FILE_REPLY && r->file_reply->errnum == 0)
 			log_info("fs.read_write: wrote %s back to the pod (%zu bytes)", q.path,
 				 len);
@@ -335,12 +338,15 @@ static int64_t on_sync(struct evloop *loop, void *ctx)
 	char path[4096];
 
 	sync_sess = s;
-	for (size_t i = 0; s->p->rw_paths[i]; i++) {
+	sync_budget = 4;
+	for (size_t i = 0; s->p->rw_paths[i] && sync_budget > 0; i++) {
 		snprintf(path, sizeof(path), "%s%s", s->p->files_root, s->p->rw_paths[i]);
 		nftw(path, sync_one, 8, FTW_PHYS);
 	}
-	/* mtimes have a 1 s grain: look again at what changed in this second. */
-	sync_since = now;
+	/* mtimes have a 1 s grain: look again at what changed in this second
+	 * (and everything, while the budget cut a walk short). */
+	if (sync_budget >= 0)
+		sync_since = now;
 	/* Frames that arrived while a write waited for its answer are queued. */
 	if (s->links[0].up)
 		on_link_io(loop, client_fd(s->links[0].cl), EV_READ, s);
@@ -587,9 +593,9 @@ static void on_signal(struct evloop *loop, int fd, unsigned events, void *ctx)
 		if (si.ssi_signo == SIGCHLD) {
 			int status;
 			pid_t pid;
-			while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-				if (pid != s->tw->pid)
-					continue;
+			/* Only the twin: other children (kubectl port-forward) are
+			 * reaped by their own owners. */
+			while ((pid = waitpid(s->tw->pid, &status, WNOHANG)) > 0) {
 				s->child_done = true;
 				if (s->exit_status == 0)
 					s->exit_status = WIFEXITED(status) ? WEXITSTATUS(status)

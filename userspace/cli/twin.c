@@ -258,6 +258,12 @@ static int recv_fds(int sock, int *fds, size_t max, size_t *n, char *text, size_
 
 	if (r <= 0)
 		return r == 0 ? -EPIPE : -errno;
+	if (msg.msg_flags & MSG_CTRUNC) {
+		/* Some fds were lost (fd limit): nothing usable arrived. */
+		snprintf(text, textlen, "%d:too many open files to receive the twin's devices",
+			 EMFILE);
+		return -EIO;
+	}
 	c = CMSG_FIRSTHDR(&msg);
 	if (c && c->cmsg_type == SCM_RIGHTS) {
 		*n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -486,6 +492,11 @@ int twin_start(const struct twin_opts *opts, struct twin *tw, char *err, size_t 
 		int fds[TWIN_MAX_LOCAL + 1];
 		size_t n = 0;
 		rc = recv_fds(sv[0], fds, TWIN_MAX_LOCAL + 1, &n, text, sizeof(text));
+		if (!rc && n == 0) {
+			snprintf(text, sizeof(text), "%d:the twin's devices did not arrive",
+				 EPROTO);
+			rc = -EIO;
+		}
 		if (!rc) {
 			tw->tun_fd = fds[0];
 			tw->nlocal = n - 1;
@@ -503,10 +514,11 @@ int twin_start(const struct twin_opts *opts, struct twin *tw, char *err, size_t 
 		} else {
 			snprintf(err, errlen, "the twin exited while starting");
 		}
-		waitpid(pid, NULL, 0);
-		tw->pid = -1;
+		/* Closing the socket first: a child still waiting for "go" ends. */
 		close(sv[0]);
 		tw->ctl_fd = -1;
+		waitpid(pid, NULL, 0);
+		tw->pid = -1;
 		return e ? -e : -ECHILD;
 	}
 	return 0;
