@@ -61,10 +61,11 @@ struct agent *agent_new(const struct agent_opts *opts)
 	ag->listen_fd = -1;
 	if (!ag->opts.listen)
 		ag->opts.listen = AGENT_DEFAULT_LISTEN;
+	/* The chart mounts the host's views under /host and names them here. */
 	if (!ag->opts.proc_root)
-		ag->opts.proc_root = "/proc";
+		ag->opts.proc_root = getenv("BPFMIRROR_HOST_PROC") ?: "/proc";
 	if (!ag->opts.pod_logs)
-		ag->opts.pod_logs = "/var/log/pods";
+		ag->opts.pod_logs = getenv("BPFMIRROR_HOST_POD_LOGS") ?: "/var/log/pods";
 	if (!ag->opts.heartbeat_ms)
 		ag->opts.heartbeat_ms = AGENT_HEARTBEAT_MS;
 	if (opts->node_name && opts->node_name[0])

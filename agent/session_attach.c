@@ -223,8 +223,10 @@ int session_on_attach(struct session *s, const Bpfmirror__Frame *f)
 		code = BPFMIRROR__ERROR__CODE__CODE_PERMISSION_DENIED;
 		goto fail;
 	}
-	if (container_check_namespace(s->ag->opts.pod_logs, t->namespace_, t->pod_name,
-				      t->pod_uid) == -EPERM) {
+	err = container_check_namespace(s->ag->opts.pod_logs, t->namespace_, t->pod_name,
+					t->pod_uid);
+	/* Unverifiable on this node: fail closed when the policy limits namespaces. */
+	if (err == -EPERM || (err == -ENOENT && s->ag->policy->ns_allow.count)) {
 		snprintf(msg, sizeof(msg),
 			 "attach: pod %s/%s (UID %s) is not on node %s (checked %s)", t->namespace_,
 			 t->pod_name, t->pod_uid, s->ag->node_name, s->ag->opts.pod_logs);

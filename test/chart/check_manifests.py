@@ -262,7 +262,8 @@ def check_policy(docs, ns, v, ds):
             "require_header": p["steal"].get("requireHeader", ""),
             "require_header_pattern": p["steal"].get("requireHeaderPattern", ""),
         },
-        "files": {"denied_paths": p["files"]["deniedPaths"]},
+        "files": {"allow_write": bool(p["files"].get("allowWrite", False)),
+                  "denied_paths": p["files"]["deniedPaths"]},
         "env": {"denied_names": p["env"]["deniedNames"]},
     }
     check(pol == want, f"policy.yaml\n  got  {pol}\n  want {want}")
