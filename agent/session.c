@@ -227,10 +227,17 @@ static int dispatch(struct session *s, const Bpfmirror__Frame *f)
 	int err;
 
 	if (wire_validate(f, &why)) {
+		/* A well-formed frame with a bad value: that request fails, the
+		 * session goes on (docs/protocol.md). */
 		snprintf(msg, sizeof(msg), "invalid %s: %s", wire_body_name(f->body_case), why);
 		s->ag->ctr.frame_errors++;
-		session_fail(s, f->request_id, BPFMIRROR__ERROR__CODE__CODE_INVALID_ARGUMENT, msg);
-		return 1;
+		if (session_send_error(s, f->request_id,
+				       BPFMIRROR__ERROR__CODE__CODE_INVALID_ARGUMENT, false,
+				       msg) < 0) {
+			session_close(s, "connection lost");
+			return 1;
+		}
+		return 0;
 	}
 	if (s->state == S_HELLO && f->body_case != BPFMIRROR__FRAME__BODY_HELLO) {
 		snprintf(msg, sizeof(msg), "expected hello, got %s", wire_body_name(f->body_case));

@@ -275,6 +275,19 @@ START_TEST(attach_refusals)
 	ck_assert_int_eq(r->error->code, BPFMIRROR__ERROR__CODE__CODE_NOT_FOUND);
 	ck_assert_ptr_nonnull(strstr(r->error->message, "is not running"));
 	wire_frame_free(r);
+	{
+		/* A port out of range: that request fails, the session stays. */
+		Bpfmirror__Frame f = BPFMIRROR__FRAME__INIT;
+		Bpfmirror__Subscribe sub = BPFMIRROR__SUBSCRIBE__INIT;
+		sub.port = 70000;
+		f.body_case = BPFMIRROR__FRAME__BODY_SUBSCRIBE;
+		f.subscribe = &sub;
+		ck_assert_int_eq(client_request(c, &f, 2000, &r), 0);
+		ck_assert_int_eq(r->body_case, BPFMIRROR__FRAME__BODY_ERROR);
+		ck_assert_int_eq(r->error->code, BPFMIRROR__ERROR__CODE__CODE_INVALID_ARGUMENT);
+		ck_assert(!r->error->fatal);
+		wire_frame_free(r);
+	}
 	/* The session survives refusals: a valid attach still works. */
 	r = attach(c, "default", CID, false);
 	ck_assert_int_eq(r->body_case, BPFMIRROR__FRAME__BODY_ATTACH_REPLY);
