@@ -223,8 +223,8 @@ int session_on_attach(struct session *s, const Bpfmirror__Frame *f)
 		code = BPFMIRROR__ERROR__CODE__CODE_PERMISSION_DENIED;
 		goto fail;
 	}
-	err = container_check_namespace(s->ag->opts.pod_logs, t->namespace_, t->pod_name,
-					t->pod_uid);
+	err =
+	    container_check_namespace(s->ag->opts.pod_logs, t->namespace_, t->pod_name, t->pod_uid);
 	/* Unverifiable on this node: fail closed when the policy limits namespaces. */
 	if (err == -EPERM || (err == -ENOENT && s->ag->policy->ns_allow.count)) {
 		snprintf(msg, sizeof(msg),
