@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sched.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -63,10 +65,47 @@ static int join_ns(pid_t pid, const char *ns, int type)
 	return rc;
 }
 
-/* The helper: joins the twin's namespaces, then answers each byte with a fresh TCP socket. */
+/*
+ * Makes IP (network order) an address of the twin's loopback, so a socket can
+ * be bound to it and the local app's replies to it stay local. One alias per
+ * client address, remembered so each is added once.
+ */
+static void ensure_local(uint32_t ip)
+{
+	static uint32_t added[256];
+	static unsigned n;
+	struct ifreq ifr = {0};
+	struct sockaddr_in *a = (struct sockaddr_in *)&ifr.ifr_addr;
+	int sock;
+
+	for (unsigned i = 0; i < n; i++)
+		if (added[i] == ip)
+			return;
+	if (n == sizeof(added) / sizeof(added[0]))
+		return;
+	sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sock < 0)
+		return;
+	snprintf(ifr.ifr_name, IFNAMSIZ, "lo:c%u", n % 1000);
+	a->sin_family = AF_INET;
+	a->sin_addr.s_addr = ip;
+	if (ioctl(sock, SIOCSIFADDR, &ifr) == 0) {
+		a->sin_addr.s_addr = htonl(0xffffffffu);
+		ioctl(sock, SIOCSIFNETMASK, &ifr);
+		added[n++] = ip;
+	}
+	close(sock);
+}
+
+/*
+ * The helper: joins the twin's namespaces, then answers each request (the
+ * client's IPv4 address and port) with a fresh TCP socket bound to that
+ * address, so the local app sees the original caller as its peer. Without
+ * the rights for that it falls back to an unbound socket.
+ */
 static void helper_main(int sock, pid_t twin, pid_t parent)
 {
-	char c;
+	uint8_t req[6];
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
@@ -75,11 +114,25 @@ static void helper_main(int sock, pid_t twin, pid_t parent)
 	join_ns(twin, "user", CLONE_NEWUSER);
 	if (join_ns(twin, "net", CLONE_NEWNET))
 		_exit(1);
-	while (read(sock, &c, 1) == 1) {
+	while (read(sock, req, sizeof(req)) == (ssize_t)sizeof(req)) {
 		char ctl[CMSG_SPACE(sizeof(int))] = {0};
+		char c;
 		struct iovec iov = {.iov_base = &c, .iov_len = 1};
 		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+		struct sockaddr_in src = {.sin_family = AF_INET};
 		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		memcpy(&src.sin_addr, req, 4);
+		memcpy(&src.sin_port, req + 4, 2);
+		if (fd >= 0 && src.sin_addr.s_addr) {
+			ensure_local(src.sin_addr.s_addr);
+			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){1}, sizeof(int));
+			/* The client's own port when free, else any port of its address. */
+			if (bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0) {
+				src.sin_port = 0;
+				bind(fd, (struct sockaddr *)&src, sizeof(src));
+			}
+		}
 		if (fd >= 0) {
 			struct cmsghdr *cm;
 			mh.msg_control = ctl;
@@ -122,10 +175,13 @@ static int helper_start(struct streams *ss)
 	return 0;
 }
 
-/* A TCP socket of the twin's network namespace; fd or -errno. */
-static int twin_socket(struct streams *ss)
+/* A TCP socket of the twin's network namespace, bound to the client's
+ * address CIP:CPORT (network order) where possible; fd or -errno. */
+static int twin_socket(struct streams *ss, const uint8_t cip[4], uint16_t cport)
 {
 	char c = 0, ctl[CMSG_SPACE(sizeof(int))];
+	uint8_t req[6];
+	uint16_t port_be = htons(cport);
 	struct iovec iov = {.iov_base = &c, .iov_len = 1};
 	struct msghdr mh = {
 	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl)};
@@ -135,7 +191,10 @@ static int twin_socket(struct streams *ss)
 	if (ss->helper_fd < 0 && (err = helper_start(ss)))
 		return err;
 	/* A blocking round trip of microseconds, once per stream. */
-	if (write(ss->helper_fd, &c, 1) != 1 || recvmsg(ss->helper_fd, &mh, 0) != 1 || c)
+	memcpy(req, cip, 4);
+	memcpy(req + 4, &port_be, 2);
+	if (write(ss->helper_fd, req, sizeof(req)) != (ssize_t)sizeof(req) ||
+	    recvmsg(ss->helper_fd, &mh, 0) != 1 || c)
 		return -EIO;
 	cm = CMSG_FIRSTHDR(&mh);
 	if (!cm || cm->cmsg_type != SCM_RIGHTS)
@@ -343,7 +402,7 @@ static void on_open(struct streams *ss, struct link *l, const Bpfmirror__StreamO
 	ss->list = st;
 	if (st->iplen != 4 || c->server->ip.len != 4)
 		goto refuse;
-	st->fd = twin_socket(ss);
+	st->fd = twin_socket(ss, st->cip, (uint16_t)st->cport);
 	if (st->fd < 0) {
 		log_warn("filtered steal: cannot make a socket in the twin: %s", strerror(-st->fd));
 		st->fd = -1;
