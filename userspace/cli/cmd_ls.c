@@ -172,7 +172,7 @@ static const struct {
 
 int cmd_ls(int argc, char **argv)
 {
-	const char *ns_flag = NULL, *kubeconfig = NULL, *context = NULL;
+	struct kube_flags kf = {0};
 	struct kube_client *c = NULL;
 	struct kube_err err = {0};
 	json_object *rows = NULL;
@@ -182,16 +182,9 @@ int cmd_ls(int argc, char **argv)
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "n:o:h", ls_opts, NULL)) != -1) {
+		if (kube_flags_take(&kf, opt, optarg))
+			continue;
 		switch (opt) {
-		case 'n':
-			ns_flag = optarg;
-			break;
-		case 'k':
-			kubeconfig = optarg;
-			break;
-		case 'c':
-			context = optarg;
-			break;
 		case 'o':
 			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "table") != 0) {
 				log_error("ls: unknown output format '%s' (json or table)", optarg);
@@ -211,7 +204,7 @@ int cmd_ls(int argc, char **argv)
 		ls_usage(stderr);
 		return 2;
 	}
-	if (kube_open(kubeconfig, context, ns_flag, &c, &ns, &err)) {
+	if (kube_open(kf.kubeconfig, kf.context, kf.ns, &c, &ns, &err)) {
 		kube_err_log(&err, "cannot connect to the cluster");
 		goto out;
 	}

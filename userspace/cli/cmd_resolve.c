@@ -30,7 +30,7 @@ static const struct option resolve_opts[] = {
 
 int cmd_resolve(int argc, char **argv)
 {
-	const char *ns_flag = NULL, *kubeconfig = NULL, *context = NULL;
+	struct kube_flags kf = {0};
 	const char *agent_ns = NULL;
 	struct target_spec spec;
 	struct target t = {0};
@@ -42,16 +42,9 @@ int cmd_resolve(int argc, char **argv)
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "n:h", resolve_opts, NULL)) != -1) {
+		if (kube_flags_take(&kf, opt, optarg))
+			continue;
 		switch (opt) {
-		case 'n':
-			ns_flag = optarg;
-			break;
-		case 'k':
-			kubeconfig = optarg;
-			break;
-		case 'c':
-			context = optarg;
-			break;
 		case 'a':
 			agent_ns = optarg;
 			break;
@@ -71,7 +64,7 @@ int cmd_resolve(int argc, char **argv)
 		kube_err_log(&err, "bad target");
 		return 2;
 	}
-	if (kube_open(kubeconfig, context, ns_flag, &c, &ns, &err)) {
+	if (kube_open(kf.kubeconfig, kf.context, kf.ns, &c, &ns, &err)) {
 		kube_err_log(&err, "cannot connect to the cluster");
 		goto out;
 	}

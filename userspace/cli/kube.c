@@ -986,3 +986,20 @@ out:
 	kubeconfig_free(kc);
 	return ret;
 }
+
+bool kube_flags_take(struct kube_flags *f, int opt, const char *arg)
+{
+	switch (opt) {
+	case 'n':
+		f->ns = arg;
+		return true;
+	case 'k':
+		f->kubeconfig = arg;
+		return true;
+	case 'c':
+		f->context = arg;
+		return true;
+	default:
+		return false;
+	}
+}

@@ -5,6 +5,7 @@
 #include "kubeconfig.h"
 
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct kube_client;
@@ -77,6 +78,16 @@ int kube_exec_credential(const struct kubeconfig *kc, struct kube_exec_cred *out
 void kube_exec_cred_clear(struct kube_exec_cred *cred);
 
 /* Small accessors for json-c objects; NULL when absent or of another type. */
+/* The -n/--namespace, --kubeconfig and --context flags of every command. */
+struct kube_flags {
+	const char *ns;
+	const char *kubeconfig;
+	const char *context;
+};
+
+/* Takes getopt's OPT ('n', 'k' or 'c') into F; false for any other option. */
+bool kube_flags_take(struct kube_flags *f, int opt, const char *arg);
+
 json_object *kj_get(json_object *obj, const char *path); /* "a.b.c" */
 const char *kj_str(json_object *obj, const char *path);
 /* Integer at PATH, DEF when absent or not a number. */
