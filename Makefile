@@ -78,7 +78,7 @@ FUZZ_TIME ?= 60
 GENERATED := $(PROTO_H) $(SKELS)
 
 .PHONY: all test check demo bench deps clean help unit bpftest fuzz fuzz-short \
-	integration format image
+	integration format image sanitize
 .DEFAULT_GOAL := all
 # Keep intermediate objects so rebuilds stay incremental.
 .SECONDARY:
@@ -189,6 +189,7 @@ integration: all ## run the network-namespace integration tests (root)
 
 test: deps ## install deps, build, run every test tier
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory bpftest
 	@$(MAKE) --no-print-directory fuzz-short
@@ -196,7 +197,7 @@ test: deps ## install deps, build, run every test tier
 
 # ---- static checks ---------------------------------------------------------
 FMT_SRCS := $(shell git ls-files '*.c' '*.h' 2>/dev/null)
-check: $(GENERATED) ## format check (clang-format) and static analysis (cppcheck)
+check: $(GENERATED) ## format check, static analysis (cppcheck), sanitizer unit tests
 	@echo "  FORMAT  clang-format --dry-run"
 	$(Q)clang-format --dry-run -Werror $(FMT_SRCS)
 	@echo "  CPPCHECK"
@@ -205,6 +206,12 @@ check: $(GENERATED) ## format check (clang-format) and static analysis (cppcheck
 		--suppress=missingIncludeSystem --suppress=unknownMacro \
 		-D__x86_64__ -Ibpf -Iuserspace/lib -Iagent -Iuserspace/cli \
 		userspace agent test/unit
+	@$(MAKE) --no-print-directory sanitize
+
+# The unit tests again, built with ASan + UBSan in build/sanitize/.
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+sanitize: ## run the unit tests under AddressSanitizer and UBSan
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/sanitize CFLAGS="$(SAN_FLAGS)" unit
 
 format: ## rewrite sources with clang-format
 	$(Q)clang-format -i $(FMT_SRCS)

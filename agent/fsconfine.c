@@ -78,11 +78,11 @@ int fsc_canonical(int root_fd, const char *path, char *out, size_t outlen)
 		if (fstatat(root_fd, cand + 1, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno != ENOENT)
 				return -errno;
-			snprintf(cur, sizeof(cur), "%s", cand); /* a file yet to exist */
+			memcpy(cur, cand, strlen(cand) + 1); /* a file yet to exist */
 			continue;
 		}
 		if (!S_ISLNK(st.st_mode)) {
-			snprintf(cur, sizeof(cur), "%s", cand);
+			memcpy(cur, cand, strlen(cand) + 1); /* shorter than PATH_MAX: checked */
 			continue;
 		}
 		if (++hops > 40)

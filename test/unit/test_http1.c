@@ -47,10 +47,12 @@ static void run_parser(enum http1_kind kind, const char *in, size_t len, size_t 
 		ck_assert_uint_le((size_t)got, n);
 		off += (size_t)got;
 		ck_assert_uint_le(r->raw_len + sp.raw_len, sizeof(r->raw));
-		memcpy(r->raw + r->raw_len, sp.raw, sp.raw_len);
+		if (sp.raw_len) /* memcpy from NULL is undefined even for 0 bytes */
+			memcpy(r->raw + r->raw_len, sp.raw, sp.raw_len);
 		r->raw_len += sp.raw_len;
 		ck_assert_uint_le(r->body_len + sp.body_len, sizeof(r->body));
-		memcpy(r->body + r->body_len, sp.body, sp.body_len);
+		if (sp.body_len)
+			memcpy(r->body + r->body_len, sp.body, sp.body_len);
 		r->body_len += sp.body_len;
 		if (sp.head) {
 			const struct http1_head *h = http1_head(p);
