@@ -37,7 +37,10 @@ START_TEST(defaults)
 	ck_assert_int_eq(cfg.outgoing.local.n, 0);
 	ck_assert_int_eq(cfg.env.include.n, 1);
 	ck_assert_str_eq(cfg.env.include.v[0], "*");
-	ck_assert_int_eq(cfg.env.exclude.n, 2);
+	ck_assert_int_eq(cfg.env.exclude.n, 5);
+	ck_assert(!config_env_selected(&cfg, "LD_PRELOAD"));
+	ck_assert(!config_env_selected(&cfg, "LD_LIBRARY_PATH"));
+	ck_assert(config_env_selected(&cfg, "REDISADDRESS"));
 	ck_assert(!cfg.fs.read_only.set);
 	ck_assert_int_eq(cfg.agent.connect, BM_CONNECT_PORT_FORWARD);
 	ck_assert_ptr_null(cfg.agent.address);
@@ -366,7 +369,7 @@ START_TEST(repeated_list_flags_replace_file)
 	ck_assert_int_eq(cfg.incoming.ports.n, 2);
 	ck_assert_int_eq(config_append_option(&cfg, "incoming.ports", "82", &err), -EINVAL);
 	ck_assert_str_eq(err.msg, "incoming.ports: port 82 is listed twice");
-	/* Same for the defaults: a first env.exclude flag replaces ["PATH", "HOME"]. */
+	/* Same for the defaults: a first env.exclude flag replaces [PATH, HOME, LD_*]. */
 	ck_assert_int_eq(config_append_option(&cfg, "env.exclude", "SECRET_*", &err), 0);
 	ck_assert_int_eq(cfg.env.exclude.n, 1);
 	/* Lists no flag touched keep the file's items. */

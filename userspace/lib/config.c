@@ -208,7 +208,10 @@ static int strlist_push(struct bm_strlist *l, const char *s)
 
 int config_defaults(struct bm_config *cfg)
 {
-	static const char *const exclude[] = {"PATH", "HOME"};
+	/* The developer's own PATH and HOME; the loader's variables would point
+	 * the local binary at the container's libraries (or preload them). */
+	static const char *const exclude[] = {"PATH", "HOME", "LD_PRELOAD", "LD_LIBRARY_PATH",
+					      "LD_AUDIT"};
 	int rc;
 
 	memset(cfg, 0, sizeof(*cfg));
