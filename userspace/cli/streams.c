@@ -2,6 +2,7 @@
 #include "streams.h"
 #include "bytequeue.h"
 #include "log.h"
+#include "twin.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -74,8 +74,8 @@ static void ensure_local(uint32_t ip)
 {
 	static uint32_t added[256];
 	static unsigned n;
-	struct ifreq ifr = {0};
-	struct sockaddr_in *a = (struct sockaddr_in *)&ifr.ifr_addr;
+	struct in_addr a = {.s_addr = ip};
+	char label[IFNAMSIZ];
 	int sock;
 
 	for (unsigned i = 0; i < n; i++)
@@ -86,14 +86,9 @@ static void ensure_local(uint32_t ip)
 	sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (sock < 0)
 		return;
-	snprintf(ifr.ifr_name, IFNAMSIZ, "lo:c%u", n % 1000);
-	a->sin_family = AF_INET;
-	a->sin_addr.s_addr = ip;
-	if (ioctl(sock, SIOCSIFADDR, &ifr) == 0) {
-		a->sin_addr.s_addr = htonl(0xffffffffu);
-		ioctl(sock, SIOCSIFNETMASK, &ifr);
+	snprintf(label, sizeof(label), "lo:c%u", n % 1000);
+	if (twin_add_addr32(sock, label, a) == 0)
 		added[n++] = ip;
-	}
 	close(sock);
 }
 

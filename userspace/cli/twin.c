@@ -87,6 +87,20 @@ static int if_up(int sock, const char *name, unsigned mtu)
 	return 0;
 }
 
+int twin_add_addr32(int sock, const char *label, struct in_addr ip)
+{
+	struct ifreq ifr = {0};
+	struct sockaddr_in *a = (struct sockaddr_in *)&ifr.ifr_addr;
+
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", label);
+	a->sin_family = AF_INET;
+	a->sin_addr = ip;
+	if (ioctl(sock, SIOCSIFADDR, &ifr) < 0)
+		return -errno;
+	a->sin_addr.s_addr = htonl(0xffffffffu);
+	return ioctl(sock, SIOCSIFNETMASK, &ifr) < 0 ? -errno : 0;
+}
+
 /*
  * A local endpoint: its cluster address is made local in the twin (an
  * address on lo), and a listener there is handed to bpfmirror, which relays
@@ -94,21 +108,17 @@ static int if_up(int sock, const char *name, unsigned mtu)
  */
 static int listen_local(int sock, const struct twin_local *l, size_t idx, int *out)
 {
-	struct ifreq alias = {0};
-	struct sockaddr_in *a = (struct sockaddr_in *)&alias.ifr_addr;
 	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(l->port)};
+	char label[IFNAMSIZ];
 	int fd, err;
 
-	snprintf(alias.ifr_name, IFNAMSIZ, "lo:%u", (unsigned)(idx % TWIN_MAX_LOCAL) + 1);
-	a->sin_family = AF_INET;
-	if (inet_pton(AF_INET, l->ip, &a->sin_addr) != 1)
+	snprintf(label, sizeof(label), "lo:%u", (unsigned)(idx % TWIN_MAX_LOCAL) + 1);
+	if (inet_pton(AF_INET, l->ip, &sin.sin_addr) != 1)
 		return -EINVAL;
-	sin.sin_addr = a->sin_addr;
 	/* Several endpoints may share an address: EEXIST is fine. */
-	if (ioctl(sock, SIOCSIFADDR, &alias) < 0 && errno != EEXIST)
-		return -errno;
-	a->sin_addr.s_addr = htonl(0xffffffffu);
-	ioctl(sock, SIOCSIFNETMASK, &alias);
+	err = twin_add_addr32(sock, label, sin.sin_addr);
+	if (err && err != -EEXIST)
+		return err;
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -125,7 +135,7 @@ static int listen_local(int sock, const struct twin_local *l, size_t idx, int *o
 static int setup_net(const struct twin_opts *o, int *tun_out, int *locals_out)
 {
 	struct ifreq ifr = {0};
-	struct sockaddr_in *sin;
+	struct in_addr ip;
 	struct rtentry rt = {0};
 	char range[32];
 	int tun, sock = -1, err = 0;
@@ -146,39 +156,24 @@ static int setup_net(const struct twin_opts *o, int *tun_out, int *locals_out)
 		err = -errno;
 		goto fail;
 	}
-	sin = (struct sockaddr_in *)&ifr.ifr_addr;
-	sin->sin_family = AF_INET;
-	if (inet_pton(AF_INET, o->pod_ip, &sin->sin_addr) != 1) {
+	if (inet_pton(AF_INET, o->pod_ip, &ip) != 1) {
 		err = -EINVAL;
 		goto fail;
 	}
-	if (ioctl(sock, SIOCSIFADDR, &ifr) < 0) {
-		err = -errno;
+	err = twin_add_addr32(sock, TWIN_TUN, ip);
+	if (err)
 		goto fail;
-	}
-	sin = (struct sockaddr_in *)&ifr.ifr_netmask;
-	sin->sin_family = AF_INET;
-	sin->sin_addr.s_addr = htonl(0xffffffffu);
-	if (ioctl(sock, SIOCSIFNETMASK, &ifr) < 0) {
-		err = -errno;
-		goto fail;
-	}
 	/* Other replicas' addresses: mirrored packets to them are local too. */
 	for (size_t i = 0; o->extra_ips && o->extra_ips[i]; i++) {
-		struct ifreq alias = {0};
-		struct sockaddr_in *a = (struct sockaddr_in *)&alias.ifr_addr;
-		snprintf(alias.ifr_name, IFNAMSIZ, TWIN_TUN ":%zu", i + 1);
-		a->sin_family = AF_INET;
-		if (inet_pton(AF_INET, o->extra_ips[i], &a->sin_addr) != 1 ||
-		    ioctl(sock, SIOCSIFADDR, &alias) < 0) {
+		char label[IFNAMSIZ];
+		snprintf(label, sizeof(label), TWIN_TUN ":%u", (unsigned)(i % 1000) + 1);
+		if (inet_pton(AF_INET, o->extra_ips[i], &ip) != 1) {
 			err = -EINVAL;
 			goto fail;
 		}
-		a->sin_addr.s_addr = htonl(0xffffffffu);
-		if (ioctl(sock, SIOCSIFNETMASK, &alias) < 0) {
-			err = -errno;
+		err = twin_add_addr32(sock, label, ip);
+		if (err)
 			goto fail;
-		}
 	}
 	err = if_up(sock, TWIN_TUN, o->mtu ? o->mtu : 1500);
 	if (!err)

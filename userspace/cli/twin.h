@@ -2,6 +2,7 @@
 #ifndef BPFMIRROR_TWIN_H
 #define BPFMIRROR_TWIN_H
 
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -54,6 +55,13 @@ int twin_start(const struct twin_opts *opts, struct twin *tw, char *err, size_t 
 
 /* Lets the command run; returns 0, or -errno when exec failed (err says why). */
 int twin_go(struct twin *tw, char *err, size_t errlen);
+
+/*
+ * Gives interface LABEL (a name, or an alias such as "lo:1") the IPv4
+ * address IP as a /32, through SOCK (an AF_INET datagram socket of the
+ * namespace). Returns 0 or -errno.
+ */
+int twin_add_addr32(int sock, const char *label, struct in_addr ip);
 
 /* Sends SIG to the command. */
 void twin_signal(const struct twin *tw, int sig);
