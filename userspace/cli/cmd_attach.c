@@ -458,7 +458,9 @@ int cmd_attach(int argc, char **argv)
 		goto out;
 	}
 	log_info("resolving %s in namespace %s (%s)", cfg.target, ns, kube_client_server(kc));
-	if (target_resolve(kc, &spec, ns, cli.agent_addr ? TARGET_AGENT_NONE : NULL, &t, &kerr)) {
+	/* With --agent the caller names its agent: no lookup of the DaemonSet. */
+	if (cli.agent_addr ? target_resolve_pods(kc, &spec, ns, &t, &kerr)
+			   : target_resolve(kc, &spec, ns, NULL, &t, &kerr)) {
 		kube_err_log(&kerr, "cannot resolve the target");
 		goto out;
 	}

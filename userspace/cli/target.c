@@ -816,8 +816,8 @@ static int resolve_agents(struct kube_client *c, struct target *t, const char *a
 	return ret;
 }
 
-int target_resolve(struct kube_client *c, const struct target_spec *spec, const char *ns,
-		   const char *agent_ns, struct target *out, struct kube_err *err)
+int target_resolve_pods(struct kube_client *c, const struct target_spec *spec, const char *ns,
+			struct target *out, struct kube_err *err)
 {
 	const struct kind_info *k = kind_of(spec->kind);
 	json_object *obj = NULL, *pods = NULL, *rs = NULL;
@@ -825,10 +825,6 @@ int target_resolve(struct kube_client *c, const struct target_spec *spec, const 
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	if (!agent_ns || !agent_ns[0])
-		agent_ns = getenv("BPFMIRROR_AGENT_NAMESPACE");
-	if (!agent_ns || !agent_ns[0])
-		agent_ns = TARGET_AGENT_NAMESPACE;
 	ret = kube_get_object(c, k->group_version, ns, k->resource, spec->name, &obj, err);
 	if (ret == -ENOENT)
 		not_found(c, spec, ns, err);
@@ -845,17 +841,27 @@ int target_resolve(struct kube_client *c, const struct target_spec *spec, const 
 			goto out;
 	}
 	ret = target_pick_pods(spec, ns, obj, rs, pods, out, err);
-	if (ret)
-		goto out;
-	/* The caller names its agent itself (--agent): no lookup. */
-	if (strcmp(agent_ns, TARGET_AGENT_NONE) != 0)
-		ret = resolve_agents(c, out, agent_ns, err);
-	if (ret)
-		target_clear(out);
 out:
 	json_object_put(rs);
 	json_object_put(pods);
 	json_object_put(obj);
+	return ret;
+}
+
+int target_resolve(struct kube_client *c, const struct target_spec *spec, const char *ns,
+		   const char *agent_ns, struct target *out, struct kube_err *err)
+{
+	int ret;
+
+	if (!agent_ns || !agent_ns[0])
+		agent_ns = getenv("BPFMIRROR_AGENT_NAMESPACE");
+	if (!agent_ns || !agent_ns[0])
+		agent_ns = TARGET_AGENT_NAMESPACE;
+	ret = target_resolve_pods(c, spec, ns, out, err);
+	if (!ret)
+		ret = resolve_agents(c, out, agent_ns, err);
+	if (ret)
+		target_clear(out);
 	return ret;
 }
 

@@ -9,11 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TARGET_AGENT_NAMESPACE "bpfmirror"
-#define TARGET_AGENT_LABEL     "app.kubernetes.io/name=bpfmirror-agent"
-#define TARGET_AGENT_PORT      47100
-/* agent_ns value for target_resolve(): skip the agent lookup. */
-#define TARGET_AGENT_NONE	       "-"
+#define TARGET_AGENT_NAMESPACE	       "bpfmirror"
+#define TARGET_AGENT_LABEL	       "app.kubernetes.io/name=bpfmirror-agent"
+#define TARGET_AGENT_PORT	       47100
 #define TARGET_AGENT_PORT_ANNOT	       "bpfmirror.dev/control-port"
 #define TARGET_DEFAULT_CONTAINER_ANNOT "kubectl.kubernetes.io/default-container"
 
@@ -127,6 +125,10 @@ size_t target_edit_distance(const char *a, const char *b);
  */
 int target_resolve(struct kube_client *c, const struct target_spec *spec, const char *ns,
 		   const char *agent_ns, struct target *out, struct kube_err *err);
+
+/* The same without the agents (the caller names its agent, --agent). */
+int target_resolve_pods(struct kube_client *c, const struct target_spec *spec, const char *ns,
+			struct target *out, struct kube_err *err);
 
 /* The resolved target as JSON (for `bpfmirror resolve` and the session). */
 json_object *target_to_json(const struct target *t);
