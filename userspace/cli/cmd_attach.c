@@ -524,11 +524,7 @@ int cmd_attach(int argc, char **argv)
 		for (size_t i = 0; i < cfg.fs.read_only.n; i++)
 			path_list_add(&paths, cfg.fs.read_only.v[i]);
 	} else {
-		json_object *pod = NULL;
-		if (kube_get_object(kc, "v1", ns, "pods", links[0].pod_name, &pod, &kerr) == 0) {
-			podfiles_default_paths(pod, t.pods[0].container, &paths);
-			json_object_put(pod);
-		}
+		podfiles_default_paths(t.pods[0].object, t.pods[0].container, &paths);
 	}
 	/* Read-write paths are copied like the others and written back on change. */
 	for (size_t i = 0; i < cfg.fs.read_write.n; i++) {

@@ -570,6 +570,8 @@ int target_pick_pods(const struct target_spec *spec, const char *ns, json_object
 		if (!pod_ready(pod))
 			continue;
 		ret = fill_pod(pod, spec->container, &out->pods[out->n_pods], err);
+		/* Kept for what callers read beyond these fields (volume mounts). */
+		out->pods[out->n_pods].object = json_object_get(pod);
 		out->n_pods++;
 		if (ret)
 			goto fail;
@@ -924,8 +926,10 @@ void target_clear(struct target *t)
 {
 	if (!t)
 		return;
-	for (size_t i = 0; i < t->n_pods; i++)
+	for (size_t i = 0; i < t->n_pods; i++) {
 		free(t->pods[i].ports);
+		json_object_put(t->pods[i].object);
+	}
 	free(t->pods);
 	t->pods = NULL;
 	t->n_pods = 0;

@@ -62,6 +62,7 @@ struct target_pod {
 	size_t n_ports;
 	bool has_agent;
 	struct target_agent agent;
+	json_object *object; /* the Pod as the API returned it (a reference) */
 };
 
 struct target {
