@@ -33,9 +33,14 @@ CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
 
 WARN    := -Wall -Wextra -Werror
 CFLAGS  ?= -O2 -g
+# Every folder under userspace/ and agent/ is on the include path, so a module
+# moves between folders without its includers changing. bpf/lib/ is not: its
+# headers are BPF-side only (the ABI header in bpf/ is the shared one).
+SRC_DIRS := $(sort $(shell find userspace agent -type d))
+INCLUDES := -Ibpf $(addprefix -I,$(SRC_DIRS)) -I$(GEN)
 ALL_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -MMD -MP \
 	-DBPFMIRROR_VERSION='"$(VERSION)"' \
-	-Ibpf -Iuserspace/lib -Iagent -Iuserspace/cli -I$(GEN) $(PKG_CFLAGS)
+	$(INCLUDES) $(PKG_CFLAGS)
 LDLIBS  := $(PKG_LIBS) -lelf -lpthread
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 $(WARN) \
@@ -51,11 +56,13 @@ BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(GEN)/%.skel.h,$(BPF_SRCS))
 
-LIB_SRCS   := $(wildcard userspace/lib/*.c)
+# userspace/lib: linked into both binaries. Every other folder under
+# userspace/ is the CLI's; every folder under agent/ is the agent's.
+LIB_SRCS   := $(sort $(shell find userspace/lib -name '*.c'))
 LIB_OBJS   := $(patsubst %.c,$(OBJDIR)/%.o,$(LIB_SRCS)) $(PROTO_OBJS)
-CLI_SRCS   := $(filter-out userspace/cli/main.c,$(wildcard userspace/cli/*.c))
+CLI_SRCS   := $(filter-out userspace/cli/main.c $(LIB_SRCS),$(sort $(shell find userspace -name '*.c')))
 CLI_OBJS   := $(patsubst %.c,$(OBJDIR)/%.o,$(CLI_SRCS))
-AGENT_SRCS := $(filter-out agent/main.c,$(wildcard agent/*.c))
+AGENT_SRCS := $(filter-out agent/main.c,$(sort $(shell find agent -name '*.c')))
 AGENT_OBJS := $(patsubst %.c,$(OBJDIR)/%.o,$(AGENT_SRCS))
 
 LIB_A   := $(BUILD)/libbpfmirror.a
@@ -161,11 +168,10 @@ $(OBJDIR)/test/%.o: test/%.c | $(GENERATED)
 # libFuzzer and ASan/UBSan; each fuzz_X.c lists its sources on a line
 #   // FUZZ_SOURCES: userspace/lib/a.c userspace/lib/b.c
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	$(WARN) -std=gnu11 -D_GNU_SOURCE -Ibpf -Iuserspace/lib -Iagent -Iuserspace/cli -I$(GEN) \
-	$(PKG_CFLAGS)
+	$(WARN) -std=gnu11 -D_GNU_SOURCE $(INCLUDES) $(PKG_CFLAGS)
 # (several such lines may be given). Any userspace source change rebuilds them:
 # cheap, and the listed sources are not known to make before the recipe runs.
-FUZZ_DEPS := $(wildcard userspace/lib/*.[ch] userspace/cli/*.[ch] agent/*.[ch])
+FUZZ_DEPS := $(shell find userspace agent -name '*.[ch]')
 $(BUILD)/fuzz/%: test/fuzz/%.c $(PROTO_C) $(FUZZ_DEPS) | $(GENERATED)
 	@mkdir -p $(@D)
 	$(call msg,FUZZ,$@)
@@ -204,7 +210,7 @@ check: $(GENERATED) ## format check, static analysis (cppcheck), sanitizer unit 
 	$(Q)cppcheck --quiet --error-exitcode=1 --inline-suppr --std=c11 \
 		--enable=warning,portability,performance \
 		--suppress=missingIncludeSystem --suppress=unknownMacro \
-		-D__x86_64__ -Ibpf -Iuserspace/lib -Iagent -Iuserspace/cli \
+		-D__x86_64__ $(filter-out -I$(GEN),$(INCLUDES)) \
 		userspace agent test/unit
 	@$(MAKE) --no-print-directory sanitize
 
