@@ -1,6 +1,6 @@
 #!/bin/sh
-# Starts scripts/simcluster-apiserver.py on a free loopback port with the
-# fixture state and checks its answers with curl (and kubectl when present).
+# Starts the simcluster API server (python3 -m simk8s.apiserver) on a free
+# loopback port with the fixture state and checks its answers with curl (and kubectl when present).
 # Needs no root and touches nothing outside its temp dir; exit 77 = skipped.
 cd "$(dirname "$0")/../.." || exit 1
 for tool in python3 openssl curl; do
@@ -39,7 +39,7 @@ cp test/cluster/apiserver-fixture-state.json "$T/state.json"
 KC="$T/kube/kubeconfig"
 
 start_server() {
-	python3 scripts/simcluster-apiserver.py --state "$T/state.json" \
+	PYTHONPATH=scripts python3 -B -m simk8s.apiserver --state "$T/state.json" \
 		--listen 127.0.0.1:0 --kubeconfig-out "$KC" --certdir "$T/certs" \
 		2>>"$T/server.log" &
 	PID=$!

@@ -3,7 +3,7 @@
 # Exit 0 pass, 77 skip, else fail. Starts one python process and a temp dir; both go on exit.
 cd "$(dirname "$0")/../.." || exit 1
 
-APISERVER=${SIMCLUSTER_APISERVER:-scripts/simcluster-apiserver.py}
+APISERVER=scripts/simk8s/apiserver
 FIXTURE=${SIMCLUSTER_FIXTURE:-test/cluster/apiserver-fixture-state.json}
 BIN=build/bpfmirror
 
@@ -11,7 +11,7 @@ skip() {
 	echo "SKIP: $*"
 	exit 77
 }
-[ -f "$APISERVER" ] || skip "$APISERVER not found (the simcluster API server)"
+[ -d "$APISERVER" ] || skip "$APISERVER not found (the simcluster API server)"
 [ -f "$FIXTURE" ] || skip "$FIXTURE not found"
 [ -x "$BIN" ] || skip "$BIN not built (make)"
 command -v python3 >/dev/null 2>&1 || skip "python3 missing"
@@ -35,7 +35,7 @@ fail() {
 	fails=$((fails + 1))
 }
 
-python3 "$APISERVER" --state "$FIXTURE" --listen 127.0.0.1:0 --certdir "$tmp" \
+PYTHONPATH=scripts python3 -B -m simk8s.apiserver --state "$FIXTURE" --listen 127.0.0.1:0 --certdir "$tmp" \
 	--kubeconfig-out "$tmp/kubeconfig" >"$tmp/server.log" 2>&1 &
 server=$!
 # The kubeconfig appears once the server accepts connections.

@@ -132,7 +132,7 @@ check "readiness/liveness probes come from the node with kube-probe UA" \
 	sh -c "$SC logs ip-visit-counter | grep '/health' | grep -q 'client=10.244.0.1 .*ua=\"kube-probe/1.35\"'"
 
 # ---- API endpoint -----------------------------------------------------------
-if [ -f scripts/simcluster-apiserver.py ]; then
+if [ -d scripts/simk8s/apiserver ]; then
 	KC=$($SC kubeconfig)
 	check "kubeconfig written" [ -s "$KC" ]
 	if command -v kubectl >/dev/null 2>&1; then

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """The simulated kubelet: starts every pod's containers, runs their probes (kube-probe UA), restarts them, keeps pod status and Service endpoints in state.json.
 
 Runs inside the node namespace (so probes come from the node, 10.244.0.1), as a bounded
@@ -16,19 +15,15 @@ import sys
 import threading
 import time
 
-sys.dont_write_bytecode = True  # keep the source tree clean
-import config
-import kubeproxy
-import manifests
-import runtime
-import state
+from simk8s import config, statefile
+from simk8s.node import kubeproxy, manifests, runtime
 
 BACKOFF_MAX = 20.0  # real kubelet: 10 s doubling to 5 min; short here so tests recover fast
 FAST_READY_PERIOD = 0.2  # until the first readiness success (keeps `up` to a few seconds)
 
 
 def log(msg):
-    sys.stdout.write("%s kubelet: %s\n" % (state.now_rfc3339(), msg))
+    sys.stdout.write("%s kubelet: %s\n" % (statefile.now_rfc3339(), msg))
     sys.stdout.flush()
 
 
@@ -102,7 +97,7 @@ class Kubelet:
             runtime.kill_cgroup(os.path.join(config.CGROUP_ROOT, c.facts["cgroup"].lstrip("/")), 1.0)
             c.last_state = {"terminated": {"exitCode": rc if rc >= 0 else 128 - rc,
                                            "reason": "Completed" if rc == 0 else "Error",
-                                           "startedAt": c.facts["startedAt"], "finishedAt": state.now_rfc3339(),
+                                           "startedAt": c.facts["startedAt"], "finishedAt": statefile.now_rfc3339(),
                                            "containerID": c.facts["containerID"]}}
             try:
                 os.rmdir(os.path.join(config.CGROUP_ROOT, c.facts["cgroup"].lstrip("/")))
@@ -179,7 +174,7 @@ class Kubelet:
         with open(path, "w") as f:
             json.dump(spec, f)
         try:
-            p = subprocess.run([config.PYTHON, os.path.join(config.LIB, "launch.py"), path],
+            p = subprocess.run(config.python_module("simk8s.node.launch", path),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout + 1)
             return p.returncode == 0
         except subprocess.TimeoutExpired:
@@ -258,7 +253,7 @@ class Kubelet:
             ready = running and all(c.ready for c in mine)
             pod["phase"] = "Running" if running else pod["phase"] if pod["phase"] == "Running" else "Pending"
             pod["ready"] = ready
-            ts = state.now_rfc3339()
+            ts = statefile.now_rfc3339()
             status = pod["object"]["status"]
             old = {c["type"]: c for c in status.get("conditions", [])}
 
@@ -345,7 +340,7 @@ class Kubelet:
             if self.dirty:
                 self.dirty = False
                 self.sync_status()
-                state.save(self.st)
+                statefile.save(self.st)
             if now - last_check > 1.0:
                 last_check = now
                 if not os.path.exists(config.UP_MARKER):
@@ -363,7 +358,7 @@ STOP = threading.Event()
 def main():
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *a: STOP.set())
-    st = state.load()
+    st = statefile.load()
     if st is None:
         log("no state at %s" % config.STATE_FILE)
         return 1

@@ -2,7 +2,7 @@
 
 import copy
 
-from apiserver_util import make_meta, omit_zero, pod_ready, template_hash
+from simk8s.apiserver.util import make_meta, omit_zero, pod_ready, template_hash
 
 
 class WorkloadsMixin:

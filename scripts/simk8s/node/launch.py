@@ -1,7 +1,6 @@
-#!/usr/bin/python3
 """Container launcher: joins the cgroup, enters or creates the namespaces, mounts volumes and resolv.conf, then execs the command.
 
-Usage: launch.py SPEC.json   (run as root; replaces itself with the command, same PID)
+Usage: python3 -m simk8s.node.launch SPEC.json   (run as root; replaces itself with the command, same PID)
 The spec is written by runtime.py (containers, exec) or by simcluster (client).
 """
 import ctypes
@@ -9,6 +8,8 @@ import json
 import os
 import socket
 import sys
+
+from simk8s import config
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -72,7 +73,7 @@ def main():
         if spec.get("hostname"):
             socket.sethostname(spec["hostname"])
     os.chdir(spec.get("cwd") or "/")
-    env = dict(os.environ) if spec.get("inheritEnv") else {}
+    env = config.caller_environ() if spec.get("inheritEnv") else {}
     env.update(spec.get("env") or {})
     argv = spec["argv"]
     binary = spec.get("binary") or argv[0]

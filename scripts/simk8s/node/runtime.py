@@ -9,8 +9,7 @@ import signal
 import subprocess
 import time
 
-import config
-import state
+from simk8s import config, statefile
 
 _VAR_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 
@@ -21,7 +20,7 @@ class ContainerError(Exception):
 
 def load_binary_map():
     rules = {"command": {}, "image": {}}
-    with open(os.path.join(config.LIB, "binaries.map")) as f:
+    with open(os.path.join(os.path.dirname(os.path.realpath(__file__)), "binaries.map")) as f:
         for line in f:
             parts = line.split("#", 1)[0].split()
             if len(parts) == 3 and parts[0] in rules:
@@ -157,7 +156,7 @@ def ensure_mountpoint(path, is_dir):
     parent = os.path.dirname(path.rstrip("/"))
     if parent and parent != "/":
         ensure_mountpoint(parent, True)
-    state.ledger_add("mountpoint", path)
+    statefile.ledger_add("mountpoint", path)
     if is_dir:
         os.mkdir(path)
     else:
@@ -238,7 +237,7 @@ def make_cgroup(rel):
     for i in range(1, len(parts) + 1):
         p = os.path.join(config.CGROUP_ROOT, *parts[:i])
         if not os.path.isdir(p):
-            state.ledger_add("cgroup", p)
+            statefile.ledger_add("cgroup", p)
             os.mkdir(p)
     return os.path.join(config.CGROUP_ROOT, rel)
 
@@ -273,14 +272,14 @@ def start_container(st, pod, c, volumes, etc_mounts):
     os.makedirs(config.LOG_DIR, exist_ok=True)
     log = open(log_path(pod, c["name"]), "ab")
     try:
-        proc = subprocess.Popen([config.PYTHON, os.path.join(config.LIB, "launch.py"), specfile],
+        proc = subprocess.Popen(config.python_module("simk8s.node.launch", specfile),
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, close_fds=True)
     finally:
         log.close()
     facts = {"name": c["name"], "containerID": "containerd://" + cid, "id": cid, "pid": proc.pid,
              "image": c.get("image", ""), "binary": binary, "cgroup": "/" + rel, "podCgroup": "/" + slice_,
-             "startedAt": state.now_rfc3339(), "ready": False, "started": True, "state": "running"}
+             "startedAt": statefile.now_rfc3339(), "ready": False, "started": True, "state": "running"}
     return proc, facts
 
 

@@ -1,7 +1,7 @@
 """The kube-proxy equivalent: one nftables table inside the node namespace, rebuilt whenever endpoints change."""
 import subprocess
 
-import config
+from simk8s import config
 
 TABLE = "simcluster"
 

@@ -29,8 +29,7 @@ import ssl
 import threading
 import time
 
-import apiserver_spdy as spdy
-import apiserver_websocket as ws
+from simk8s.apiserver import spdy, websocket as ws
 
 TUNNEL_PROTOCOL = "SPDY/3.1+portforward.k8s.io"
 STREAM_PROTOCOL = "portforward.k8s.io"

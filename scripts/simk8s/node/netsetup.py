@@ -2,8 +2,7 @@
 import os
 import subprocess
 
-import config
-import state
+from simk8s import config, statefile
 
 
 class NetError(Exception):
@@ -36,7 +35,7 @@ def ours(name):
 
 
 def add_netns(name):
-    state.ledger_add("netns", name)
+    statefile.ledger_add("netns", name)
     run("ip", "netns", "add", name)
     run("ip", "-n", name, "link", "set", "lo", "up")
     sysctl(name, "net.ipv6.conf.all.disable_ipv6", 1)
@@ -47,7 +46,7 @@ def create_node(mode):
     """Create the node; return the pod network mode actually used ("bridge" or "routed")."""
     n = config.NODE_NETNS
     add_netns(n)
-    state.ledger_add("link", config.ROOT_LINK)
+    statefile.ledger_add("link", config.ROOT_LINK)
     run("ip", "link", "add", config.ROOT_LINK, "type", "veth", "peer", "name", config.NODE_LINK,
         "netns", n)
     # The root namespace gets only this /30: no route towards the pod or Service CIDRs.
@@ -86,7 +85,7 @@ def create_workload_ns(name, veth, ip, mode):
     /32 route per pod on its host veth with proxy ARP (Calico style), so every packet is routed.
     """
     add_netns(name)
-    state.ledger_add("link-node", veth)
+    statefile.ledger_add("link-node", veth)
     n = config.NODE_NETNS
     run("ip", "link", "add", veth, "netns", n, "type", "veth", "peer", "name", "eth0", "netns", name)
     run("ip", "-n", name, "link", "set", "eth0", "up")

@@ -1,8 +1,10 @@
-"""Fixed names, addresses and paths of the simulated node (one place, shared by every module)."""
+"""Fixed names, addresses and paths of the simulated node (one place, shared by the command and node/)."""
 import os
+import sys
 
-REPO = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", ".."))
-LIB = os.path.dirname(os.path.realpath(__file__))
+PACKAGE = os.path.dirname(os.path.realpath(__file__))  # scripts/simk8s
+PACKAGE_PARENT = os.path.dirname(PACKAGE)  # scripts/: the module path (PYTHONPATH) of our processes
+REPO = os.path.dirname(PACKAGE_PARENT)
 
 # State lives in the repo's build folder so every engineer finds it at the same place.
 STATE_DIR = os.environ.get("SIMCLUSTER_STATE_DIR", os.path.join(REPO, "build", "simcluster"))
@@ -36,7 +38,7 @@ DNS_IP = "10.96.0.10"
 CLUSTER_DOMAIN = "cluster.local"
 
 API_LISTEN = "127.0.0.1:6443"
-APISERVER = os.path.join(REPO, "scripts", "simcluster-apiserver.py")
+APISERVER_MODULE = "simk8s.apiserver"
 AGENT = os.path.join(REPO, "build", "bpfmirror-agent")
 AGENT_PORT = 47100  # the chart's control port
 AGENT_MANIFEST = os.path.join(REPO, "test", "cluster", "agent", "bpfmirror-agent.yaml")
@@ -51,3 +53,29 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # Bounds of the background daemons (kubelet loop, DNS): they stop on their own.
 DAEMON_MAX_SECONDS = int(os.environ.get("SIMCLUSTER_MAX_SECONDS", str(12 * 3600)))
+
+
+def python_module(module, *args):
+    """argv running one of our modules (`python3 -m`); scripts/simcluster put PACKAGE_PARENT on PYTHONPATH.
+
+    -B keeps the source tree free of root-owned __pycache__; -P (python >= 3.11)
+    keeps the caller's working directory off the module path.
+    """
+    safe = ["-P"] if sys.version_info >= (3, 11) else []
+    return [PYTHON, "-B"] + safe + ["-m", module] + list(args)
+
+
+def caller_environ():
+    """The environment scripts/simcluster was called with: os.environ without our PYTHONPATH entry.
+
+    `client -- CMD` runs CMD with the caller's environment; a python CMD must
+    not see our package path.
+    """
+    env = dict(os.environ)
+    parts = env.get("PYTHONPATH", "").split(os.pathsep)
+    if parts[0] == PACKAGE_PARENT:
+        if parts[1:]:
+            env["PYTHONPATH"] = os.pathsep.join(parts[1:])
+        else:
+            del env["PYTHONPATH"]
+    return env

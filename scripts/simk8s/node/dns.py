@@ -1,10 +1,9 @@
-#!/usr/bin/python3
 """Cluster DNS for the simulated node: A records for Services and pods from state.json, UDP and TCP on the DNS Service IP.
 
 Answers <svc>.<ns>.svc.cluster.local (ClusterIP, or ready pod IPs for headless Services),
 <host>.<svc>.<ns>.svc.cluster.local for pods with hostname+subdomain, and
 <a-b-c-d>.<ns>.pod.cluster.local for known pod IPs; NXDOMAIN for everything else (no upstream:
-nothing leaves the cluster). Usage: dns.py [--listen IP] [--port N]
+nothing leaves the cluster). Usage: python3 -m simk8s.node.dns [--listen IP] [--port N]
 """
 import os
 import socket
@@ -14,9 +13,7 @@ import sys
 import threading
 import time
 
-sys.dont_write_bytecode = True  # keep the source tree clean
-import config
-import state
+from simk8s import config, statefile
 
 TTL = 5
 QTYPE_A = 1
@@ -38,7 +35,7 @@ class Zone:
             return
         if m == self.mtime:
             return
-        st = state.load()
+        st = statefile.load()
         if st is None:
             return
         dom = config.CLUSTER_DOMAIN

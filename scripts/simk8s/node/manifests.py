@@ -6,8 +6,7 @@ import json
 import secrets
 import uuid
 
-import config
-import state
+from simk8s import config, statefile
 
 try:
     import yaml
@@ -184,7 +183,7 @@ def qos_class(spec):
 
 def expand(docs):
     """Return (objects, pods, services) for a fresh cluster built from manifest docs."""
-    ts = state.now_rfc3339()
+    ts = statefile.now_rfc3339()
     rv = 1000
     objs = []
     pod_net = ipaddress.ip_network(config.POD_CIDR)

@@ -3,7 +3,7 @@ import json
 import os
 import time
 
-import config
+from simk8s import config
 
 
 def now_rfc3339(t=None):

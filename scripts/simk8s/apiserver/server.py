@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 """A minimal read-only Kubernetes API server on loopback for simcluster (HTTPS, bearer token).
 
-Usage:
-  simcluster-apiserver.py --state STATE_JSON --listen 127.0.0.1:6443 \
+Usage (PYTHONPATH=scripts; scripts/simcluster up starts it so):
+  python3 -m simk8s.apiserver --state STATE_JSON --listen 127.0.0.1:6443 \
       --kubeconfig-out PATH [--certdir DIR] [--san HOST]...
 
 On start it creates (once, then reuses) in --certdir (default: the kubeconfig's
@@ -40,7 +39,7 @@ serviceaccounts (v1), deployments replicasets statefulsets daemonsets (apps/v1),
 list and get, per namespace and across namespaces, labelSelector and
 fieldSelector, Table output for kubectl. Secrets and every write verb answer
 403. pods/portforward speaks kubectl's WebSocket-tunnelled SPDY (and plain SPDY)
-port-forward protocol into the pod's network namespace (apiserver_portforward.py).
+port-forward protocol into the pod's network namespace (portforward.py).
 Docs: docs/simcluster-api.md.
 """
 
@@ -58,15 +57,7 @@ import threading
 import time
 import urllib.parse
 
-sys.dont_write_bytecode = True  # keep scripts/simcluster-lib free of __pycache__
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "simcluster-lib"))
-
-import apiserver_portforward as portforward  # noqa: E402
-import apiserver_resources as resources  # noqa: E402
-import apiserver_select as select  # noqa: E402
-import apiserver_state as state  # noqa: E402
-import apiserver_table as table  # noqa: E402
-import apiserver_tls as tls  # noqa: E402
+from simk8s.apiserver import portforward, resources, selection, store, table, tls
 
 VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-simcluster",
            "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
@@ -132,7 +123,7 @@ def no_route():
 def portforward_hook(handler, view, res, ns, name):
     """pods/portforward: WebSocket (SPDY tunnel) or SPDY upgrade, relayed into the pod's netns.
 
-    Takes the connection over (see apiserver_portforward); answers a Status
+    Takes the connection over (see portforward.py); answers a Status
     when the request is not an upgrade or the pod is not running.
     """
     pod = handler._find(view, res, ns, name)
@@ -390,18 +381,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _select(self, view, res, ns):
         try:
-            labels = select.parse_label_selector(self._query.get("labelSelector", [""])[0])
-            fields = select.parse_field_selector(self._query.get("fieldSelector", [""])[0],
+            labels = selection.parse_label_selector(self._query.get("labelSelector", [""])[0])
+            fields = selection.parse_field_selector(self._query.get("fieldSelector", [""])[0],
                                                  resources.allowed_fields(res))
-        except select.SelectorError as err:
+        except selection.SelectorError as err:
             raise ApiError(400, "BadRequest", str(err))
         out = []
         for obj in view.objects.get(res.name, []):
             meta = obj["metadata"]
             if ns is not None and meta.get("namespace") != ns:
                 continue
-            if select.labels_match(labels, meta.get("labels")) and \
-                    select.fields_match(fields, obj):
+            if selection.labels_match(labels, meta.get("labels")) and \
+                    selection.fields_match(fields, obj):
                 out.append(obj)
         return out
 
@@ -496,7 +487,7 @@ def parse_listen(text):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python3 -m simk8s.apiserver", description=__doc__.split("\n")[0])
     ap.add_argument("--state", required=True, help="simcluster state JSON file")
     ap.add_argument("--listen", type=parse_listen, default=("127.0.0.1", 6443),
                     help="HOST:PORT to bind (port 0: any free port)")
@@ -530,7 +521,7 @@ def main():
     httpd.ssl_context = ctx
     httpd.token = token
     httpd.stopping = threading.Event()
-    httpd.store = state.StateStore(args.state, log)
+    httpd.store = store.StateStore(args.state, log)
     httpd.store.current()
     port = httpd.server_address[1]
     url = "https://%s:%d" % ("[%s]" % host if ":" in host else host, port)

@@ -2,7 +2,7 @@
 
 import time
 
-from apiserver_util import parse_time
+from simk8s.apiserver.util import parse_time
 
 
 def human_age(created, now=None):

@@ -8,10 +8,10 @@ import sys
 import threading
 import time
 
-from apiserver_pods import PodsMixin
-from apiserver_util import (as_time, derived_uid, make_meta, named_port, node_arch, pod_ready,
+from simk8s.apiserver.pods import PodsMixin
+from simk8s.apiserver.util import (as_time, derived_uid, make_meta, named_port, node_arch, pod_ready,
                             rfc3339)
-from apiserver_workloads import WorkloadsMixin
+from simk8s.apiserver.workloads import WorkloadsMixin
 
 CLUSTER_SCOPED = {"Namespace", "Node", "PersistentVolume", "ClusterRole", "ClusterRoleBinding",
                   "StorageClass", "PriorityClass", "CustomResourceDefinition"}

@@ -3,7 +3,7 @@
 import copy
 import hashlib
 
-from apiserver_util import as_time, make_meta, qos_class
+from simk8s.apiserver.util import as_time, make_meta, qos_class
 
 
 class PodsMixin:
