@@ -93,7 +93,8 @@ def qos_class(spec):
     if not any(r.get("requests") or r.get("limits") for r in res):
         return "BestEffort"
     for r in res:
-        lim, req = r.get("limits") or {}, r.get("requests") or lim
+        lim = r.get("limits") or {}
+        req = r.get("requests") or lim  # requests default to the limits
         if not (lim.get("cpu") and lim.get("memory") and req == lim):
             return "Burstable"
     return "Guaranteed"
