@@ -90,6 +90,7 @@ start_cluster() {
 	[ -n "$T" ] || make_temp
 	CLUSTER=1
 	$SC up >"$T/up.log" 2>&1 || { cat "$T/up.log"; give_up "simcluster up"; }
+	# shellcheck disable=SC2034 # read by the tests
 	STATE=$($SC state)
 	KUBECONFIG=$($SC kubeconfig)
 	export KUBECONFIG

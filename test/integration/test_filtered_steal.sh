@@ -12,7 +12,9 @@
 # KEEP=1 keeps the temporary directory as /tmp/keep_fsteal.
 . "$(dirname "$0")/lib.sh"
 need jq /usr/bin/python3
-A= B= W=
+A=
+B=
+W=
 on_exit() {
 	[ -n "$KEEP" ] && cp -r "$T" /tmp/keep_fsteal
 	for p in $A $B $W; do kill "$p" 2>/dev/null; done

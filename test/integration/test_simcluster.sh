@@ -6,7 +6,8 @@
 . "$(dirname "$0")/lib.sh"
 need ip nft curl redis-cli jq getent /usr/bin/python3 build/apps/ip-visit-counter build/apps/ip-info
 make_temp
-CLUSTER=1 # down on every exit
+# shellcheck disable=SC2034 # lib.sh's cleanup: down on every exit
+CLUSTER=1
 STATE=$($SC state)
 q() { jq -r "$1" "$STATE"; }
 alive() { # a PID that runs and is not a zombie
