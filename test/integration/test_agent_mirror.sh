@@ -1,12 +1,14 @@
 #!/bin/sh
-# Issue 4 in simcluster: a protocol client (bpfmirror tap, not attach) mirrors
-# one ip-visit-counter pod through the node agent while 1,000 requests (fresh
-# and keep-alive) are sent to that pod: every request is answered by the pod
-# and every one is copied. Then kill -9 of the agent: no bpfmirror program
-# stays attached and the pod keeps answering. Root only; 77 = skipped.
+# Mirroring through the node agent in simcluster: a protocol client (bpfmirror
+# tap, not attach) is refused for an unknown container, then mirrors one
+# ip-visit-counter pod while 1,000 requests (fresh and keep-alive) are sent to
+# that pod: every request is answered by the pod, every one is copied into the
+# pcap, and the agent's metrics count mirrored packets. Then kill -9 of the
+# agent: no bpfmirror program stays attached and the pod keeps answering.
+# Root only; 77 = skipped.
 . "$(dirname "$0")/lib.sh"
 need jq bpftool /usr/bin/python3
-start_cluster test_agent_mirror
+start_cluster
 AGENT=$(jq -r '.node.internalIP' "$STATE"):47100
 POD_IP=$(jq -r '[.pods[] | select(.name | startswith("ip-visit-counter"))][0].podIP' "$STATE")
 CID=$(jq -r '[.pods[] | select(.name | startswith("ip-visit-counter"))][0].containers[0].containerID' "$STATE")
@@ -25,12 +27,7 @@ fi
 build/bpfmirror tap --agent "$AGENT" --pod-ip "$POD_IP" --container-id "$CID" -p 8080 \
 	--seconds 90 -w "$T/mirror.pcap" >"$T/tap.out" 2>"$T/tap.err" &
 BM=$!
-i=0
-until grep -q ready "$T/tap.out" 2>/dev/null; do
-	i=$((i + 1))
-	[ $i -gt 50 ] && { cat "$T/tap.err"; echo "FAIL: tap not ready"; exit 1; }
-	sleep 0.1
-done
+wait_for "$T/tap.out" ready 50 || { cat "$T/tap.err"; give_up "tap not ready"; }
 ok "tap attached"
 
 $SC client -- python3 test/tools/loadgen.py "$POD_IP" 8080 /count 500 500 >"$T/load.json"
@@ -74,4 +71,4 @@ $SC client -- python3 test/tools/loadgen.py "$POD_IP" 8080 /count 20 0 >"$T/afte
 wait "$BM" 2>/dev/null
 BM=
 
-finish test_agent_mirror
+finish

@@ -1,38 +1,18 @@
 #!/bin/sh
-# Starts the simcluster API server (python3 -m simk8s.apiserver) on a free
-# loopback port with the fixture state and checks its answers with curl (and kubectl when present).
-# Needs no root and touches nothing outside its temp dir; exit 77 = skipped.
-cd "$(dirname "$0")/../.." || exit 1
-for tool in python3 openssl curl; do
-	if ! command -v "$tool" >/dev/null 2>&1; then
-		echo "skip: $tool not installed"
-		exit 77
-	fi
-done
-
-T=$(mktemp -d /tmp/test_apiserver.XXXXXX) || exit 1
+# Starts the simcluster API server (python3 -m simk8s.apiserver) on a free loopback port with the
+# fixture state and checks its answers with curl and kubectl (build/tools/bin,
+# from make deps, or on PATH). Needs no root and touches nothing outside its
+# temp dir.
+. "$(dirname "$0")/lib.sh"
+need_tools python3 openssl curl
+make_temp
 PID=""
 # shellcheck disable=SC2317 # called through trap
-cleanup() {
+on_exit() {
 	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
 		kill -TERM "$PID" 2>/dev/null
-		i=0
-		while kill -0 "$PID" 2>/dev/null && [ "$i" -lt 50 ]; do
-			sleep 0.1
-			i=$((i + 1))
-		done
-		kill -KILL "$PID" 2>/dev/null
+		wait_exit "$PID" 50 || kill -KILL "$PID" 2>/dev/null
 	fi
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-FAILS=0
-ok() { echo "   ok   $1"; }
-bad() {
-	echo "   FAIL $1"
-	FAILS=$((FAILS + 1))
 }
 
 cp test/cluster/apiserver-fixture-state.json "$T/state.json"
@@ -43,18 +23,8 @@ start_server() {
 		--listen 127.0.0.1:0 --kubeconfig-out "$KC" --certdir "$T/certs" \
 		2>>"$T/server.log" &
 	PID=$!
-	i=0
 	# The kubeconfig is written once the socket accepts connections.
-	while [ ! -s "$KC" ] && [ "$i" -lt 150 ]; do
-		kill -0 "$PID" 2>/dev/null || break
-		sleep 0.1
-		i=$((i + 1))
-	done
-	if [ ! -s "$KC" ]; then
-		echo "server did not start:"
-		cat "$T/server.log"
-		exit 1
-	fi
+	wait_file "$KC" "$PID" 150 || { cat "$T/server.log"; give_up "server did not start"; }
 	SERVER=$(awk '$1 == "server:" { print $2 }' "$KC")
 	TOKEN=$(cat "$T/certs/token")
 }
@@ -255,8 +225,10 @@ expect "half-written state keeps the previous view" 200 'len(j["items"]) == 6'
 cp test/cluster/apiserver-fixture-state.json "$T/state.json"
 
 # --- kubectl ---------------------------------------------------------------------------
-if command -v kubectl >/dev/null 2>&1; then
-	K="kubectl --kubeconfig $KC --cache-dir $T/kcache --request-timeout=10s"
+KUBECTL=build/tools/bin/kubectl
+[ -x "$KUBECTL" ] || KUBECTL=$(command -v kubectl)
+if [ -n "$KUBECTL" ]; then
+	K="$KUBECTL --kubeconfig $KC --cache-dir $T/kcache --request-timeout=10s"
 	if $K get pods -A >"$T/out" 2>&1 && grep -q '^default  *ip-visit-counter-7d9f8c6b5d-x2k4p  *1/1  *Running' "$T/out" &&
 		grep -q '^bpfmirror  *bpfmirror-agent' "$T/out"; then
 		ok "kubectl get pods -A"
@@ -291,7 +263,7 @@ if command -v kubectl >/dev/null 2>&1; then
 		bad "kubectl get pod nope: $(cat "$T/out")"
 	fi
 else
-	echo "   note: kubectl not installed, kubectl checks skipped"
+	bad "kubectl missing (make deps)"
 fi
 
 # --- logging, SIGTERM, credential reuse ----------------------------------------------
@@ -303,12 +275,7 @@ fi
 CA_SUM=$(cksum <"$T/certs/ca.crt")
 OLD_TOKEN=$TOKEN
 kill -TERM "$PID"
-i=0
-while kill -0 "$PID" 2>/dev/null && [ "$i" -lt 50 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
-if kill -0 "$PID" 2>/dev/null; then
+if ! wait_exit "$PID" 50; then
 	bad "server still running 5 s after SIGTERM"
 else
 	wait "$PID"
@@ -330,9 +297,7 @@ get $PODS/$VC
 expect "restarted server answers" 200 'j["metadata"]["name"] == "ip-visit-counter-7d9f8c6b5d-x2k4p"'
 
 if [ $FAILS -ne 0 ]; then
-	echo "test_apiserver: $FAILS check(s) failed; server log:"
+	echo "   server log:"
 	tail -20 "$T/server.log"
-	exit 1
 fi
-echo "test_apiserver: all checks passed"
-exit 0
+finish

@@ -6,9 +6,9 @@
 # Root only (to set up); 77 = skipped.
 . "$(dirname "$0")/lib.sh"
 need setpriv mknod
-start_cluster test_attach_unprivileged
+start_cluster
 chmod 0755 "$T"
-mknod -m 0666 "$T/tun" c 10 200 || { echo "skip: cannot create a tun device node"; exit 77; }
+mknod -m 0666 "$T/tun" c 10 200 || give_up "cannot create a tun device node"
 cp "$KUBECONFIG" "$T/kubeconfig" && chmod 0644 "$T/kubeconfig"
 NOBODY=65534
 (cd "$T" && HOME="$T" KUBECONFIG="$T/kubeconfig" BPFMIRROR_TUN="$T/tun" timeout 30 \
@@ -27,4 +27,4 @@ grep -q '^redis-main:6379$' "$T/out" && ok "pod's env" || bad "env: $(cat "$T/ou
 grep -q 'Hello from the ip-visit-counter pod' "$T/out" && ok "pod's file" || bad "file: $(cat "$T/out")"
 grep -q '^ip-visit-counter-' "$T/out" && ok "pod's hostname" || bad "hostname: $(cat "$T/out")"
 grep -q 'PONG' "$T/out" && ok "Redis reached by its cluster name" || bad "redis: $(cat "$T/out")"
-finish test_attach_unprivileged
+finish

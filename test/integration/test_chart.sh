@@ -1,9 +1,10 @@
 #!/bin/sh
 # Lints and renders the Helm chart with default and non-default values, checks
 # the rendered DaemonSet, RBAC and policy (test/chart/check_manifests.py), and
-# makes sure broken manifests and invalid values are caught. Needs no root and
-# no cluster; skips (77) when helm or python3-yaml cannot be had.
-cd "$(dirname "$0")/../.." || exit 1
+# makes sure broken manifests and invalid values are caught; the agent accepts
+# the rendered policy. Needs no root and no cluster. helm (build/tools/bin,
+# make deps) and python3-yaml are required: without them the test fails.
+. "$(dirname "$0")/lib.sh"
 root=$(pwd)
 chart=charts/bpfmirror
 helm=$root/build/tools/bin/helm
@@ -12,10 +13,7 @@ ns=bpfmirror
 if [ ! -x "$helm" ]; then
 	sh scripts/helm.sh >/dev/null 2>&1
 fi
-if [ ! -x "$helm" ]; then
-	echo "test_chart: helm not installed and scripts/helm.sh failed; skipped"
-	exit 77
-fi
+[ -x "$helm" ] || give_up "helm not installed and scripts/helm.sh failed (make deps)"
 py=
 for p in /usr/bin/python3 python3; do
 	if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import yaml' 2>/dev/null; then
@@ -23,39 +21,29 @@ for p in /usr/bin/python3 python3; do
 		break
 	fi
 done
-if [ -z "$py" ]; then
-	echo "test_chart: no python3 with the yaml module (python3-yaml); skipped"
-	exit 77
-fi
+[ -n "$py" ] || give_up "no python3 with the yaml module (python3-yaml, make deps)"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/bpfmirror-chart.XXXXXX") || exit 1
+make_temp
+tmp=$T
 # helm keeps its caches and config here, not in the user's home.
 export HELM_CACHE_HOME="$tmp/cache" HELM_CONFIG_HOME="$tmp/config" \
 	HELM_DATA_HOME="$tmp/data"
-trap 'rm -rf "$tmp"' EXIT INT TERM
 
-pass=0
-fail=0
-ok() {
-	pass=$((pass + 1))
-	echo "  ok   $1"
-}
-bad() {
-	fail=$((fail + 1))
-	echo "  FAIL $1"
+bad_out() { # bad_out TEXT: bad, with the output of the command that failed
+	bad "$1"
 	[ -s "$tmp/out" ] && sed 's/^/       /' "$tmp/out" | head -n 30
 }
 # run NAME CMD...: expects CMD to succeed.
 run() {
 	name=$1
 	shift
-	if "$@" >"$tmp/out" 2>&1; then ok "$name"; else bad "$name"; fi
+	if "$@" >"$tmp/out" 2>&1; then ok "$name"; else bad_out "$name"; fi
 }
 # refuse NAME CMD...: expects CMD to fail.
 refuse() {
 	name=$1
 	shift
-	if "$@" >"$tmp/out" 2>&1; then bad "$name (was accepted)"; else ok "$name"; fi
+	if "$@" >"$tmp/out" 2>&1; then bad_out "$name (was accepted)"; else ok "$name"; fi
 }
 
 custom=test/chart/values-custom.yaml
@@ -87,7 +75,7 @@ mutate() {
 	expr=$2
 	sed "$expr" "$tmp/default.yaml" >"$tmp/mutant.yaml"
 	if cmp -s "$tmp/default.yaml" "$tmp/mutant.yaml"; then
-		bad "mutation '$name' changed nothing"
+		bad_out "mutation '$name' changed nothing"
 		return
 	fi
 	refuse "checker catches: $name" "$py" "$checker" "$tmp/mutant.yaml" $ns "$defaults"
@@ -135,7 +123,8 @@ if [ -x build/bpfmirror-agent ]; then
 		run "agent accepts the rendered policy ($v values)" \
 			build/bpfmirror-agent --check-policy "$tmp/$v-policy.yaml"
 	done
+else
+	bad "build/bpfmirror-agent missing (make all): the rendered policy is not checked"
 fi
 
-echo "test_chart: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

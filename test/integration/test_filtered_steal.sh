@@ -1,41 +1,27 @@
 #!/bin/sh
-# Issue 6 "Must show" in simcluster: two developers attached to
+# HTTP-filtered steal in simcluster: two developers attached to
 # deployment/ip-visit-counter with --steal --header 'X-Dev: team-a' and
 # 'X-Dev: team-b', each running the local build (LOCAL_TAG tells them apart).
-# Over ONE keep-alive connection through the Service, 1,000 requests
+# Over ONE keep-alive connection through the Service, 999 requests
 # alternating team-a / team-b / no header are each answered by the right
-# party; the pods stay Ready; after team-a detaches its requests go to the pod
+# party, and a 1000th on a fresh connection too; the pods stay Ready and no
+# probe reaches a developer; after team-a detaches its requests go to the pod
 # while team-b's still reach team-b. Also: a second whole-connection steal of
-# the port is refused naming the holder, and kill -9 of the agent fails open.
-# Root only; 77 = skipped. Run under flock /tmp/bpfmirror-simcluster.lock.
-cd "$(dirname "$0")/../.." || exit 1
-SC=scripts/simcluster
-if [ "$(id -u)" != 0 ]; then
-	echo "skip: needs root"
-	exit 77
-fi
-for tool in jq /usr/bin/python3; do
-	command -v "$tool" >/dev/null 2>&1 || { echo "skip: $tool missing (make deps)"; exit 77; }
-done
-T=$(mktemp -d /tmp/test_fsteal.XXXXXX) || exit 1
-A= B= W=
-cleanup() {
+# the port is refused naming the holder, and kill -9 of the agent fails open
+# (the pod serves, the router's veth is gone). Root only; 77 = skipped.
+# KEEP=1 keeps the temporary directory as /tmp/keep_fsteal.
+. "$(dirname "$0")/lib.sh"
+need jq /usr/bin/python3
+A=
+B=
+W=
+on_exit() {
 	[ -n "$KEEP" ] && cp -r "$T" /tmp/keep_fsteal
 	for p in $A $B $W; do kill "$p" 2>/dev/null; done
 	sleep 0.3
 	for p in $A $B $W; do kill -9 "$p" 2>/dev/null; done
-	$SC down >/dev/null 2>&1
-	rm -rf "$T"
 }
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-FAILS=0
-ok() { echo "   ok   $1"; }
-bad() { echo "   FAIL $1"; FAILS=$((FAILS + 1)); }
-
-$SC up >"$T/up.log" 2>&1 || { cat "$T/up.log"; echo "FAIL: simcluster up"; exit 1; }
-STATE=$($SC state)
-export KUBECONFIG="$($SC kubeconfig)"
+start_cluster
 METRICS=$(jq -r '.node.internalIP' "$STATE"):47101
 
 # Starts a developer: $1 = tag, prints the pid; waits for the steal to be active.
@@ -46,22 +32,14 @@ start_dev() {
 	echo $!
 }
 wait_stealing() {
-	i=0
-	until [ "$(grep -c 'stealing port 8080' "$T/$1.err" 2>/dev/null)" -ge 1 ]; do
-		i=$((i + 1))
-		if [ $i -gt 150 ]; then
-			cat "$T/$1.err" "$T/$1.out"
-			return 1
-		fi
-		sleep 0.1
-	done
+	wait_for "$T/$1.err" 'stealing port 8080' 150 || { cat "$T/$1.err" "$T/$1.out"; return 1; }
 	sleep 0.5 # the Subscribe reaches the agent
 }
 
 A=$(start_dev team-a)
 B=$(start_dev team-b)
-wait_stealing team-a || { bad "team-a never stole"; exit 1; }
-wait_stealing team-b || { bad "team-b never stole"; exit 1; }
+wait_stealing team-a || give_up "team-a never stole"
+wait_stealing team-b || give_up "team-b never stole"
 ok "two developers attached with header filters"
 
 count() { jq -r --arg v "$2" --arg b "$3" '.by_value[$v][$b] // 0' "$1"; }
@@ -97,8 +75,7 @@ W=
 
 # ---- team-a detaches -----------------------------------------------------
 kill -INT "$A"
-i=0
-while kill -0 "$A" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+wait_exit "$A" 50 || bad "team-a still runs 5 s after SIGINT"
 A=
 sleep 0.3
 $SC client -- python3 test/tools/altclient.py ip-visit-counter 80 /count 300 X-Dev team-a team-b - >"$T/r2.json"
@@ -107,8 +84,10 @@ echo "   after team-a left: $(jq -c .by_value "$T/r2.json")"
 [ "$(count "$T/r2.json" team-b 'local build (team-b)')" = 100 ] && ok "team-b's still reach team-b" || bad "team-b after team-a left: $(jq -c '.by_value["team-b"]' "$T/r2.json")"
 
 # ---- fail open: agent killed ---------------------------------------------
-AGENT=$(pgrep -f 'bpfmirror-agent.*--listen' | head -1)
-if [ -n "$AGENT" ]; then
+AGENT=$(agent_pid)
+if [ -z "$AGENT" ]; then
+	bad "no agent process to kill"
+else
 	kill -9 "$AGENT"
 	sleep 0.5
 	$SC client -- curl -s -m 5 -H 'X-Dev: team-b' http://ip-visit-counter/count >"$T/fo.json"
@@ -116,5 +95,4 @@ if [ -n "$AGENT" ]; then
 	ip netns exec bm-node ip link show bpfmr0 >/dev/null 2>&1 && bad "router veth left behind" || ok "router namespace and veth gone with the agent"
 fi
 
-echo "test_filtered_steal: $((FAILS == 0 ? 1 : 0)) passed, $((FAILS > 0 ? 1 : 0)) failed"
-[ $FAILS -eq 0 ]
+finish

@@ -1,55 +1,33 @@
 #!/bin/sh
-# bpfmirror ls / resolve against the simcluster fake API server (HTTPS on loopback, fixture state).
-# Exit 0 pass, 77 skip, else fail. Starts one python process and a temp dir; both go on exit.
-cd "$(dirname "$0")/../.." || exit 1
+# bpfmirror ls / resolve against the simcluster fake API server (HTTPS on loopback, fixture
+# state): the table and JSON output, resolve of a deployment, a statefulset and a container,
+# and the errors a user meets. Needs no root. Starts one python process and a temp dir; both
+# go on exit.
+. "$(dirname "$0")/lib.sh"
 
 APISERVER=scripts/simk8s/apiserver
 FIXTURE=${SIMCLUSTER_FIXTURE:-test/cluster/apiserver-fixture-state.json}
 BIN=build/bpfmirror
 
-skip() {
-	echo "SKIP: $*"
-	exit 77
-}
-[ -d "$APISERVER" ] || skip "$APISERVER not found (the simcluster API server)"
-[ -f "$FIXTURE" ] || skip "$FIXTURE not found"
-[ -x "$BIN" ] || skip "$BIN not built (make)"
-command -v python3 >/dev/null 2>&1 || skip "python3 missing"
-command -v openssl >/dev/null 2>&1 || skip "openssl missing (the server makes its certificates)"
-
-tmp=$(mktemp -d /tmp/bpfmirror-test-ls.XXXXXX) || exit 1
+[ -d "$APISERVER" ] || give_up "$APISERVER not found (the simcluster API server)"
+[ -f "$FIXTURE" ] || give_up "$FIXTURE not found"
+# openssl: the server makes its certificates.
+need_tools "$BIN" python3 openssl
+make_temp
+tmp=$T
 server=""
-cleanup() {
+on_exit() {
 	if [ -n "$server" ]; then
 		kill "$server" 2>/dev/null
 		wait "$server" 2>/dev/null
 	fi
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-fails=0
-fail() {
-	echo "FAIL: $*"
-	fails=$((fails + 1))
 }
 
 PYTHONPATH=scripts python3 -B -m simk8s.apiserver --state "$FIXTURE" --listen 127.0.0.1:0 --certdir "$tmp" \
 	--kubeconfig-out "$tmp/kubeconfig" >"$tmp/server.log" 2>&1 &
 server=$!
 # The kubeconfig appears once the server accepts connections.
-i=0
-while [ ! -s "$tmp/kubeconfig" ] && [ $i -lt 150 ]; do
-	kill -0 "$server" 2>/dev/null || break
-	sleep 0.1
-	i=$((i + 1))
-done
-if [ ! -s "$tmp/kubeconfig" ]; then
-	cat "$tmp/server.log"
-	echo "FAIL: the API server did not start"
-	exit 1
-fi
+wait_file "$tmp/kubeconfig" "$server" 150 || { cat "$tmp/server.log"; give_up "the API server did not start"; }
 KC="$tmp/kubeconfig"
 
 # run NAME EXPECTED_STATUS ARGS...: runs bpfmirror, keeps stdout/stderr in $tmp/NAME.{out,err}.
@@ -60,32 +38,37 @@ run() {
 	"$BIN" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
 	rc=$?
 	if [ "$rc" -ne "$want" ]; then
-		fail "$name: 'bpfmirror $*' exited $rc, expected $want"
+		bad "$name: 'bpfmirror $*' exited $rc, expected $want"
 		sed 's/^/    /' "$tmp/$name.err"
 		return 1
 	fi
-	return 0
+	ok "$name: 'bpfmirror $*' exited $want"
 }
 # has NAME FILE-SUFFIX TEXT: the output contains TEXT.
 has() {
-	grep -qF -- "$3" "$tmp/$1.$2" || {
-		fail "$1: '$3' not in its std$2"
+	if grep -qF -- "$3" "$tmp/$1.$2"; then
+		ok "$1: '$3' in its std$2"
+	else
+		bad "$1: '$3' not in its std$2"
 		sed 's/^/    /' "$tmp/$1.$2"
-	}
+	fi
 }
 
 # --- ls: table and JSON ------------------------------------------------------
 if run ls 0 ls --kubeconfig "$KC"; then
 	has ls out "TARGET"
-	grep -Eq '^deployment/ip-visit-counter +2/2 +http:8080/TCP' "$tmp/ls.out" ||
-		fail "ls: no ready row for deployment/ip-visit-counter: $(cat "$tmp/ls.out")"
+	grep -Eq '^deployment/ip-visit-counter +2/2 +http:8080/TCP' "$tmp/ls.out" &&
+		ok "ls: ready row for deployment/ip-visit-counter" ||
+		bad "ls: no ready row for deployment/ip-visit-counter: $(cat "$tmp/ls.out")"
 	has ls out "statefulset/postgres"
 	has ls out "pod/ip-visit-counter-"
-	grep -q '^replicaset/' "$tmp/ls.out" && fail "ls: lists a deployment's replicaset"
-	grep -q 'bpfmirror-agent' "$tmp/ls.out" && fail "ls: lists another namespace"
+	grep -q '^replicaset/' "$tmp/ls.out" && bad "ls: lists a deployment's replicaset" ||
+		ok "ls: no replicaset of a deployment"
+	grep -q 'bpfmirror-agent' "$tmp/ls.out" && bad "ls: lists another namespace" ||
+		ok "ls: only the current namespace"
 fi
 if run lsjson 0 ls -o json --kubeconfig "$KC"; then
-	python3 - "$tmp/lsjson.out" <<'EOF' || fail "ls -o json: unexpected content"
+	python3 - "$tmp/lsjson.out" <<'EOF' && ok "ls -o json: content" || bad "ls -o json: unexpected content"
 import json, sys
 rows = json.load(open(sys.argv[1]))
 by = {r["target"]: r for r in rows}
@@ -102,7 +85,7 @@ fi
 
 # --- resolve: a deployment, through $KUBECONFIG ------------------------------
 if KUBECONFIG="$tmp/missing:$KC" run resolve 0 resolve deployment/ip-visit-counter; then
-	python3 - "$tmp/resolve.out" "$FIXTURE" <<'EOF' || fail "resolve: unexpected content"
+	python3 - "$tmp/resolve.out" "$FIXTURE" <<'EOF' && ok "resolve: content" || bad "resolve: unexpected content"
 import json, sys
 t = json.load(open(sys.argv[1]))
 state = json.load(open(sys.argv[2]))
@@ -151,12 +134,10 @@ mkdir -p "$tmp/home"
 HOME="$tmp/home" KUBECONFIG="" run nokc 1 ls && has nokc err "no kubeconfig found"
 sed 's/^\( *token:\).*/\1 wrong-token/' "$KC" >"$tmp/badtoken"
 run badtoken 1 ls --kubeconfig "$tmp/badtoken" && has badtoken err "401"
-grep -q 'token:' "$KC" || fail "the generated kubeconfig has no token: check badtoken test"
+grep -q 'token:' "$KC" || bad "the generated kubeconfig has no token: check badtoken test"
 
-if [ $fails -ne 0 ]; then
-	echo "test_ls: $fails failure(s); server log:"
+if [ $FAILS -ne 0 ]; then
+	echo "   server log:"
 	sed 's/^/    /' "$tmp/server.log"
-	exit 1
 fi
-echo "test_ls: ok"
-exit 0
+finish

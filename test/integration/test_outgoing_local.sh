@@ -1,15 +1,15 @@
 #!/bin/sh
-# Issue 5, outgoing.local: a Service the app uses by its cluster name
+# outgoing.local in simcluster: a Service the app uses by its cluster name
 # (redis-main:6379) is served by an endpoint on the developer's machine (a
 # Redis on 127.0.0.1), while other cluster traffic still reaches the cluster.
 # Root only; 77 = skipped.
 . "$(dirname "$0")/lib.sh"
 need jq redis-server
-start_cluster test_outgoing_local
+start_cluster
 PORT=16390
 redis-server --port $PORT --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
 	--pidfile "$T/redis.pid" >/dev/null
-trap 'kill $(cat "$T/redis.pid" 2>/dev/null) 2>/dev/null; cleanup' EXIT
+on_exit() { kill "$(cat "$T/redis.pid" 2>/dev/null)" 2>/dev/null; }
 cat >"$T/bm.yaml" <<EOF2
 agent:
   connect: direct
@@ -33,4 +33,4 @@ rc=$?
 grep -q "tcp_port:$PORT" "$T/out" && ok "redis-main:6379 reached the local Redis on port $PORT" || bad "redis: $(cat "$T/out")"
 grep -q "HTTP/1.1 200" "$T/out" && ok "ip-info still reached in the cluster" || bad "ip-info: $(cat "$T/out")"
 grep -q "outgoing.local: redis-main:6379" "$T/err" && ok "progress line names the endpoint" || bad "no progress line"
-finish test_outgoing_local
+finish

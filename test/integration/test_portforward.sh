@@ -1,5 +1,5 @@
 #!/bin/sh
-# Issue 7 in simcluster: the API endpoint serves pods/portforward the way
+# Port-forward in simcluster: the API endpoint serves pods/portforward the way
 # kube-apiserver does for the real kubectl 1.35 (WebSocket-tunnelled SPDY, and
 # the SPDY fallback): byte round trips to Redis, HTTP to a Deployment and a TCP
 # connect to the agent pod; then `bpfmirror attach --connect port-forward`
@@ -7,32 +7,13 @@
 # `--connect direct` still works. Also the CLI's errors for a missing kubectl
 # and for RBAC refusing pods/portforward. Root only; 77 = skipped.
 # shellcheck disable=SC2015,SC2016 # ok/bad chains; $VARS are for the twin's shell
-cd "$(dirname "$0")/../.." || exit 1
-SC=scripts/simcluster
+. "$(dirname "$0")/lib.sh"
+need build/bpfmirror build/bpfmirror-agent /usr/bin/python3
 KUBECTL=$PWD/build/tools/bin/kubectl
-if [ "$(id -u)" != 0 ]; then
-	echo "skip: needs root"
-	exit 77
-fi
-if ! [ -x "$KUBECTL" ] || ! "$KUBECTL" version --client 2>/dev/null | grep -q 'Client Version: v1\.35\.'; then
-	echo "skip: kubectl 1.35 not at build/tools/bin/kubectl (make deps)"
-	exit 77
-fi
-for f in build/bpfmirror build/bpfmirror-agent /usr/bin/python3; do
-	[ -x "$f" ] || { echo "skip: $f missing (make)"; exit 77; }
-done
-T=$(mktemp -d /tmp/test_portforward.XXXXXX) || exit 1
+"$KUBECTL" version --client 2>/dev/null | grep -q 'Client Version: v1\.35\.' ||
+	give_up "kubectl 1.35 not at build/tools/bin/kubectl (make deps)"
 PFS=
-cleanup() {
-	for p in $PFS; do kill "$p" 2>/dev/null; done
-	$SC down >/dev/null 2>&1
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-FAILS=0
-ok() { echo "   ok   $1"; }
-bad() { echo "   FAIL $1"; FAILS=$((FAILS + 1)); }
+on_exit() { for p in $PFS; do kill "$p" 2>/dev/null; done; }
 
 # pf NAME KUBECTL-ARGS...: starts kubectl port-forward in the background, sets PORT.
 pf() {
@@ -51,10 +32,8 @@ pf() {
 	[ -n "$PORT" ]
 }
 
-$SC up >"$T/up.log" 2>&1 || { cat "$T/up.log"; echo "FAIL: simcluster up"; exit 1; }
-KUBECONFIG=$($SC kubeconfig)
-export KUBECONFIG
-grep -q "agent pod .* ready" "$T/up.log" || { cat "$T/up.log"; echo "FAIL: agent pod not ready"; exit 1; }
+start_cluster
+grep -q "agent pod .* ready" "$T/up.log" || { cat "$T/up.log"; give_up "agent pod not ready"; }
 AGENT=$("$KUBECTL" get pods -n bpfmirror -l app.kubernetes.io/name=bpfmirror-agent -o jsonpath='{.items[0].metadata.name}')
 REDIS=$("$KUBECTL" get pods -o name | sed -n 's|^pod/\(redis-main-.*\)|\1|p' | head -1)
 
@@ -138,18 +117,9 @@ CLIENT_IP=$($SC client -- sh -c "ip -4 -o addr show | awk '/eth0/ {print \$4}' |
 PATH="$PWD/build/tools/bin:$PATH" build/bpfmirror attach deployment/ip-visit-counter --connect port-forward \
 	-- build/apps/ip-visit-counter-local >"$T/local.out" 2>"$T/local.err" &
 BM=$!
-PFS="$PFS $BM"
-i=0
-until grep -q "listening on" "$T/local.out" 2>/dev/null || [ $i -gt 100 ] || ! kill -0 "$BM" 2>/dev/null; do
-	sleep 0.1
-	i=$((i + 1))
-done
+wait_for "$T/local.out" "listening on" 100
 $SC client -- python3 test/tools/loadgen.py ip-visit-counter 80 /count 100 100 >"$T/load.json"
-i=0
-while [ "$(grep -c "client=$CLIENT_IP \"GET /count\" 200" "$T/local.out")" -lt 200 ] && [ $i -lt 300 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
+wait_count "$T/local.out" "client=$CLIENT_IP \"GET /count\" 200" 200 300
 n=$(grep -c "client=$CLIENT_IP \"GET /count\" 200" "$T/local.out")
 [ "$n" = 200 ] && grep -q '"ok": 200' "$T/load.json" &&
 	ok "mirror through port-forward: the local build got and answered 200/200 requests" ||
@@ -158,34 +128,21 @@ n=$(grep -c "client=$CLIENT_IP \"GET /count\" 200" "$T/local.out")
 # on the same local port and the session re-attaches by itself.
 KPID=$(pgrep -f "kubectl port-forward --address 127.0.0.1 -n bpfmirror pod/$AGENT :47100" | head -1)
 [ -n "$KPID" ] && kill -KILL "$KPID"
-i=0
-until [ "$(grep -c 're-attached to' "$T/local.err")" -ge 2 ] || [ $i -gt 150 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
+wait_count "$T/local.err" 're-attached to' 2 150
 $SC client -- python3 test/tools/loadgen.py ip-visit-counter 80 /count 20 0 >"$T/load2.json"
-i=0
-while [ "$(grep -c "client=$CLIENT_IP \"GET /count\" 200" "$T/local.out")" -lt 220 ] && [ $i -lt 150 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
+wait_count "$T/local.out" "client=$CLIENT_IP \"GET /count\" 200" 220 150
 n=$(grep -c "client=$CLIENT_IP \"GET /count\" 200" "$T/local.out")
 [ -n "$KPID" ] && grep -q "restored on 127.0.0.1:" "$T/local.err" && [ "$n" = 220 ] &&
 	ok "kubectl killed mid-session: restarted on the same port, session re-attached, 20/20 more mirrored" ||
 	bad "kubectl restart (pid ${KPID:-none}): local got $n of 220; $(grep -i 'port-forward\|attach' "$T/local.err" | tail -4)"
 kill -INT "$BM"
-i=0
-while kill -0 "$BM" 2>/dev/null && [ $i -lt 50 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
-if kill -0 "$BM" 2>/dev/null; then
+if ! wait_exit "$BM" 50; then
 	bad "bpfmirror still runs 5 s after SIGINT"
 	kill -KILL "$BM"
 else
 	ok "SIGINT detached"
 fi
-PFS=
+BM=
 
 # The default agent.connect is port-forward; kubectl found as $BPFMIRROR_KUBECTL.
 BPFMIRROR_KUBECTL="$KUBECTL" timeout -k 5 60 build/bpfmirror attach deployment/ip-visit-counter -- sh -c 'echo "REDIS=$REDISADDRESS"' \
@@ -230,5 +187,4 @@ rc=$?
 	grep -q "create pods/portforward in namespace bpfmirror" "$T/rbac.out" &&
 	ok "RBAC refusal names the permission (pods/portforward create in bpfmirror)" || bad "RBAC message: $(cat "$T/rbac.out")"
 
-echo "test_portforward: $((FAILS == 0 ? 1 : 0)) passed, $((FAILS > 0 ? 1 : 0)) failed"
-[ $FAILS -eq 0 ]
+finish

@@ -4,41 +4,34 @@
 # range to it; a listener on 10.244.0.5:8080 records what it receives and from whom; the driver
 # feeds copies of a client's packets (handshake, keep-alive requests cut into reordered,
 # duplicated and late segments, a large body, a reader that stalls, FIN) through the replayer. Pass when the listener
-# got exactly the client's bytes from the client's own address and port.
-# Exit 0 pass, 77 skip (not root, no tun, no python3), anything else fail.
-set -u
-cd "$(dirname "$0")/../.." || exit 1
-
-[ "$(id -u)" = 0 ] || { echo "skip: needs root"; exit 77; }
-[ -c /dev/net/tun ] || { echo "skip: no /dev/net/tun"; exit 77; }
-command -v python3 >/dev/null || { echo "skip: no python3"; exit 77; }
+# got exactly the client's bytes from the client's own address and port (connections 1
+# and 2 also checked for the peer address). Root only; 77 = skipped.
+. "$(dirname "$0")/lib.sh"
+need python3
+[ -c /dev/net/tun ] || give_up "no /dev/net/tun"
 
 NS="bpfm-replay-$$"
 TUN=rtun0
 POD=10.244.0.5
 PORT=8080
-TMP=$(mktemp -d /tmp/bpfm-replay.XXXXXX) || exit 1
+make_temp
 LPID=""
 
 # shellcheck disable=SC2317 # called through trap
-cleanup() {
+on_exit() {
 	[ -n "$LPID" ] && kill "$LPID" 2>/dev/null && wait "$LPID" 2>/dev/null
 	ip netns del "$NS" 2>/dev/null
-	rm -rf "$TMP"
 }
-trap cleanup EXIT
-trap 'exit 1' INT TERM
 
-fail() {
-	echo "FAIL: $*"
-	[ -f "$TMP/listener.log" ] && sed 's/^/   listener: /' "$TMP/listener.log"
-	exit 1
+fail() { # fail TEXT: a setup step failed, the rest cannot run
+	[ -f "$T/listener.log" ] && sed 's/^/   listener: /' "$T/listener.log"
+	give_up "$*"
 }
 
 # The driver: built by the Makefile (test/tools/tools.mk) or, failing that, compiled here.
 DRIVER=build/test/tools/replay_driver
 if ! make -s "$DRIVER" >/dev/null 2>&1 || [ ! -x "$DRIVER" ]; then
-	DRIVER="$TMP/replay_driver"
+	DRIVER="$T/replay_driver"
 	# shellcheck disable=SC2046
 	${CC:-cc} -O2 -std=gnu11 -D_GNU_SOURCE -Iuserspace/lib -o "$DRIVER" \
 		test/tools/replay_driver.c userspace/lib/pkt.c userspace/lib/replay.c \
@@ -56,7 +49,7 @@ nsx ip route add 10.1.0.0/16 dev "$TUN" || fail "route add"
 
 # The "local process": records peer and bytes per connection, answers each request like an
 # HTTP server (those answers are absorbed by the replayer), closes on EOF. Bounded to 60 s.
-cat >"$TMP/listener.py" <<'EOF'
+cat >"$T/listener.py" <<'EOF'
 import socket, sys, time
 out, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 s = socket.socket()
@@ -92,49 +85,47 @@ while time.time() < deadline:
         f.write(data)
     c.close()
 EOF
-nsx python3 "$TMP/listener.py" "$TMP" "$POD" "$PORT" >"$TMP/listener.log" 2>&1 &
+nsx python3 "$T/listener.py" "$T" "$POD" "$PORT" >"$T/listener.log" 2>&1 &
 LPID=$!
-i=0
-while [ ! -e "$TMP/ready" ]; do
-	i=$((i + 1))
-	[ $i -gt 50 ] && fail "listener did not start"
-	sleep 0.1
-done
+wait_file_exists() { # wait_file_exists FILE TENTHS
+	_i=0
+	while [ ! -e "$1" ]; do
+		_i=$((_i + 1))
+		[ $_i -gt "$2" ] && return 1
+		sleep 0.1
+	done
+}
+wait_file_exists "$T/ready" 50 || fail "listener did not start"
 
 # Connection 1: three keep-alive requests, the first one spanning several segments.
 printf 'GET /count HTTP/1.1\r\nHost: ip-visit-counter\r\nX-Pad: %s\r\n\r\n' \
-	"$(head -c 2600 /dev/zero | tr '\0' 'a')" >"$TMP/req1"
-printf 'GET /count HTTP/1.1\r\nHost: ip-visit-counter\r\n\r\n' >"$TMP/req2"
-printf 'GET /health HTTP/1.1\r\nHost: ip-visit-counter\r\n\r\n' >"$TMP/req3"
-nsx "$DRIVER" "$TUN" 10.1.0.7:40001 "$POD:$PORT" "$TMP/req1" "$TMP/req2" "$TMP/req3" ||
+	"$(head -c 2600 /dev/zero | tr '\0' 'a')" >"$T/req1"
+printf 'GET /count HTTP/1.1\r\nHost: ip-visit-counter\r\n\r\n' >"$T/req2"
+printf 'GET /health HTTP/1.1\r\nHost: ip-visit-counter\r\n\r\n' >"$T/req3"
+nsx "$DRIVER" "$TUN" 10.1.0.7:40001 "$POD:$PORT" "$T/req1" "$T/req2" "$T/req3" ||
 	fail "driver, connection 1"
 
 # Connection 2: a POST whose 1 MiB body spans about a thousand segments.
-head -c 1048576 /dev/urandom >"$TMP/body"
-printf 'POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n' >"$TMP/post"
-nsx "$DRIVER" "$TUN" 10.1.3.9:51234 "$POD:$PORT" "$TMP/post" "$TMP/body" ||
+head -c 1048576 /dev/urandom >"$T/body"
+printf 'POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n' >"$T/post"
+nsx "$DRIVER" "$TUN" 10.1.3.9:51234 "$POD:$PORT" "$T/post" "$T/body" ||
 	fail "driver, connection 2"
 
 # Connection 3: the same upload to a listener that stops reading for 2 s (zero window).
-nsx "$DRIVER" "$TUN" 10.1.3.9:51235 "$POD:$PORT" "$TMP/post" "$TMP/body" ||
+nsx "$DRIVER" "$TUN" 10.1.3.9:51235 "$POD:$PORT" "$T/post" "$T/body" ||
 	fail "driver, connection 3 (slow reader)"
 
 # Give the listener a moment to write its files after the close.
-i=0
-while [ ! -e "$TMP/10.1.3.9_51235.data" ]; do
-	i=$((i + 1))
-	[ $i -gt 50 ] && fail "listener wrote nothing for connection 2"
-	sleep 0.1
-done
+wait_file_exists "$T/10.1.3.9_51235.data" 50 || fail "listener wrote nothing for connection 3"
 
-cat "$TMP/req1" "$TMP/req2" "$TMP/req3" >"$TMP/want1"
-cat "$TMP/post" "$TMP/body" >"$TMP/want2"
-[ "$(cat "$TMP/10.1.0.7_40001.peer" 2>/dev/null)" = "10.1.0.7:40001" ] ||
-	fail "connection 1: listener saw the wrong peer"
-[ "$(cat "$TMP/10.1.3.9_51234.peer" 2>/dev/null)" = "10.1.3.9:51234" ] ||
-	fail "connection 2: listener saw the wrong peer"
-cmp -s "$TMP/want1" "$TMP/10.1.0.7_40001.data" || fail "connection 1: bytes differ"
-cmp -s "$TMP/want2" "$TMP/10.1.3.9_51234.data" || fail "connection 2: bytes differ"
-cmp -s "$TMP/want2" "$TMP/10.1.3.9_51235.data" || fail "connection 3: bytes differ"
-echo "ok: the local kernel accepted all three replayed streams byte for byte, client addresses kept"
-exit 0
+cat "$T/req1" "$T/req2" "$T/req3" >"$T/want1"
+cat "$T/post" "$T/body" >"$T/want2"
+check "connection 1: the listener saw the client's address" \
+	[ "$(cat "$T/10.1.0.7_40001.peer" 2>/dev/null)" = "10.1.0.7:40001" ]
+check "connection 2: the listener saw the client's address" \
+	[ "$(cat "$T/10.1.3.9_51234.peer" 2>/dev/null)" = "10.1.3.9:51234" ]
+check "connection 1: keep-alive requests byte for byte" cmp -s "$T/want1" "$T/10.1.0.7_40001.data"
+check "connection 2: 1 MiB upload byte for byte" cmp -s "$T/want2" "$T/10.1.3.9_51234.data"
+check "connection 3: upload to a stalled reader byte for byte" cmp -s "$T/want2" "$T/10.1.3.9_51235.data"
+[ $FAILS -eq 0 ] || sed 's/^/   listener: /' "$T/listener.log"
+finish

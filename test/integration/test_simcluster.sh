@@ -3,42 +3,11 @@
 # cluster user would: DNS, Services, the demo's /count, Redis, kubelet-style
 # cgroups, probes, restarts, the API endpoint, isolation and a complete
 # cleanup by `down`. Root only; exit 77 = skipped. Removes everything it made.
-cd "$(dirname "$0")/../.." || exit 1
-SC=scripts/simcluster
-if [ "$(id -u)" != 0 ]; then
-	echo "skip: needs root"
-	exit 77
-fi
-for tool in ip nft curl redis-cli jq getent /usr/bin/python3; do
-	if ! command -v "$tool" >/dev/null 2>&1; then
-		echo "skip: $tool not installed (make deps)"
-		exit 77
-	fi
-done
-if [ ! -x build/apps/ip-visit-counter ] || [ ! -x build/apps/ip-info ]; then
-	echo "skip: demo apps not built (make)"
-	exit 77
-fi
-
-T=$(mktemp -d /tmp/test_simcluster.XXXXXX) || exit 1
-cleanup() {
-	$SC down >/dev/null 2>&1
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-FAILS=0
-ok() { echo "   ok   $1"; }
-bad() {
-	echo "   FAIL $1"
-	FAILS=$((FAILS + 1))
-}
-check() { # check NAME CMD...: ok when CMD succeeds
-	name=$1
-	shift
-	if "$@"; then ok "$name"; else bad "$name"; fi
-}
+. "$(dirname "$0")/lib.sh"
+need ip nft curl redis-cli jq getent /usr/bin/python3 build/apps/ip-visit-counter build/apps/ip-info
+make_temp
+# shellcheck disable=SC2034 # lib.sh's cleanup: down on every exit
+CLUSTER=1
 STATE=$($SC state)
 q() { jq -r "$1" "$STATE"; }
 alive() { # a PID that runs and is not a zombie
@@ -47,11 +16,7 @@ alive() { # a PID that runs and is not a zombie
 
 # ---- up -------------------------------------------------------------------
 t0=$(date +%s)
-if ! $SC up >"$T/up.log" 2>&1; then
-	cat "$T/up.log"
-	bad "up"
-	exit 1
-fi
+$SC up >"$T/up.log" 2>&1 || { cat "$T/up.log"; give_up "up"; }
 t1=$(date +%s)
 ok "up in $((t1 - t0))s: $(tail -1 "$T/up.log")"
 check "up takes under 20 s" [ $((t1 - t0)) -lt 20 ]
@@ -132,24 +97,30 @@ check "readiness/liveness probes come from the node with kube-probe UA" \
 	sh -c "$SC logs ip-visit-counter | grep '/health' | grep -q 'client=10.244.0.1 .*ua=\"kube-probe/1.35\"'"
 
 # ---- API endpoint -----------------------------------------------------------
+check "the API server package is in the tree" [ -d scripts/simk8s/apiserver ]
 if [ -d scripts/simk8s/apiserver ]; then
 	KC=$($SC kubeconfig)
 	check "kubeconfig written" [ -s "$KC" ]
-	if command -v kubectl >/dev/null 2>&1; then
-		kubectl --kubeconfig "$KC" get pods -A -o wide >"$T/pods.txt" 2>&1
+	# make deps puts kubectl in build/tools/bin; one on PATH serves as well.
+	KUBECTL=build/tools/bin/kubectl
+	[ -x "$KUBECTL" ] || KUBECTL=$(command -v kubectl)
+	if [ -n "$KUBECTL" ]; then
+		"$KUBECTL" --kubeconfig "$KC" get pods -A -o wide >"$T/pods.txt" 2>&1
 		check "kubectl get pods -A lists the 4 demo pods" [ "$(grep -c '^default .* Running ' "$T/pods.txt")" = 4 ]
-		check "API pod IP matches state" [ "$(kubectl --kubeconfig "$KC" get pod "$(q '.pods[0].name')" -o jsonpath='{.status.podIP}')" = "$(q '.pods[0].podIP')" ]
+		check "API pod IP matches state" [ "$("$KUBECTL" --kubeconfig "$KC" get pod "$(q '.pods[0].name')" -o jsonpath='{.status.podIP}')" = "$(q '.pods[0].podIP')" ]
+	else
+		bad "kubectl missing (make deps)"
 	fi
 fi
 
-# ---- agent slot (when build/bpfmirror-agent supports --listen) ------------------
+# ---- agent slot -----------------------------------------------------------------
 AGENT_POD=$(q '.pods[] | select(.labels["app.kubernetes.io/name"] == "bpfmirror-agent") | .name')
 if [ -n "$AGENT_POD" ]; then
 	check "agent pod runs on the node's network (hostNetwork)" [ "$(q ".pods[] | select(.name == \"$AGENT_POD\") | .podIP + \" \" + .netns")" = "169.254.123.2 bm-node" ]
 	check "agent control port answers from the root namespace (direct mode)" \
 		/usr/bin/python3 -c 'import socket; socket.create_connection(("169.254.123.2", 47100), timeout=3).close()'
 else
-	echo "   (no agent slot: build/bpfmirror-agent missing or without --listen)"
+	bad "no agent pod (build/bpfmirror-agent is built by make all)"
 fi
 
 # ---- isolation ----------------------------------------------------------------
@@ -200,5 +171,4 @@ check "no mount point left" [ ! -e /app ]
 check "state removed" [ ! -e "$STATE" ]
 check "down again succeeds" sh -c "$SC down >/dev/null"
 
-echo "   $FAILS failure(s)"
-[ $FAILS -eq 0 ]
+finish

@@ -1,26 +1,19 @@
 #!/bin/sh
 # `bpfmirror verify-config` on good and bad files: exit codes, FILE:LINE:COLUMN and key in
 # errors; the docs' examples against the parser and, when python3 has jsonschema and
-# PyYAML, against schemas/bpfmirror.schema.json. Needs no root and no network.
-cd "$(dirname "$0")/../.." || exit 1
+# PyYAML, against schemas/bpfmirror.schema.json (skipped, and counted, without them).
+# Needs no root and no network. Passing checks print one line each.
+. "$(dirname "$0")/lib.sh"
 BIN=${BPFMIRROR:-build/bpfmirror}
-if [ ! -x "$BIN" ]; then
-	echo "missing $BIN (run make first)"
-	exit 1
-fi
-tmp=$(mktemp -d /tmp/bm-verify-config.XXXXXX) || exit 1
-trap 'rm -rf "$tmp"' EXIT INT TERM
-fail=0
-checks=0
-
-ok() { checks=$((checks + 1)); }
-bad() { fail=$((fail + 1)); echo "   FAIL: $*"; }
+need_tools "$BIN"
+make_temp
+tmp=$T
 
 # expect_ok FILE
 expect_ok() {
 	out=$("$BIN" verify-config "$1" 2>&1)
 	rc=$?
-	if [ $rc -eq 0 ] && printf '%s' "$out" | grep -q "^$1: ok"; then ok; else
+	if [ $rc -eq 0 ] && printf '%s' "$out" | grep -q "^$1: ok"; then ok "$1 is valid"; else
 		bad "$1: want exit 0 and '$1: ok', got exit $rc: $out"
 	fi
 }
@@ -38,7 +31,7 @@ expect_error() {
 	elif [ -n "$4" ] && ! printf '%s' "$out" | grep -qF "$4"; then
 		bad "$1: want '$4' in: $out"
 	else
-		ok
+		ok "$1: $3"
 	fi
 }
 
@@ -48,7 +41,7 @@ expect_rc() {
 	shift
 	"$BIN" "$@" >"$tmp/out" 2>&1
 	rc=$?
-	if [ $rc -eq "$want" ]; then ok; else bad "verify-config $*: want exit $want, got $rc: $(cat "$tmp/out")"; fi
+	if [ $rc -eq "$want" ]; then ok "$*: exit $want"; else bad "verify-config $*: want exit $want, got $rc: $(cat "$tmp/out")"; fi
 }
 
 echo "   examples"
@@ -83,7 +76,7 @@ expect_rc 1 verify-config docs/examples/minimal.yaml "$tmp/typo.yaml"
 expect_rc 0 verify-config -q docs/examples/minimal.yaml docs/examples/full.yaml
 if "$BIN" verify-config -q docs/examples/minimal.yaml | grep -q .; then
 	bad "-q printed output for a valid file"
-else ok; fi
+else ok "-q prints nothing for a valid file"; fi
 
 # The JSON Schema must accept the examples and reject what the parser rejects for
 # schema-level reasons (unknown keys, types, enums, ranges). PyYAML resolves YAML 1.1
@@ -102,7 +95,7 @@ if python3 -c 'import jsonschema, yaml' 2>/dev/null; then
 	printf 'env:\n  override: {"A=B": x}\n' >"$tmp/schema-bad-envname.yaml"
 	printf 'incoming:\n  ports: [80, 80]\n' >"$tmp/schema-bad-dupport.yaml"
 	printf 'outgoing:\n  local: [{address: db}]\n' >"$tmp/schema-bad-required.yaml"
-	if python3 - "$tmp" <<'EOF'; then ok; else bad "schema check (see above)"; fi
+	if python3 - "$tmp" <<'EOF'; then ok "schema accepts the examples, rejects the bad files"; else bad "schema check (see above)"; fi
 import glob, json, subprocess, sys
 import jsonschema, yaml
 tmp = sys.argv[1]
@@ -125,8 +118,7 @@ for f in sorted(glob.glob(tmp + "/schema-bad-*.yaml")):
 sys.exit(1 if failed else 0)
 EOF
 else
-	echo "   schema: skipped (python3 lacks jsonschema or PyYAML)"
+	skip "schema: python3 lacks jsonschema or PyYAML (optional: pip install jsonschema pyyaml)"
 fi
 
-echo "   verify-config: $checks checks passed, $fail failed"
-[ $fail -eq 0 ]
+finish
