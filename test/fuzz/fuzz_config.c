@@ -1,5 +1,5 @@
 /* libFuzzer target: arbitrary bytes through the bpfmirror.yaml loader and the flag setters. */
-// FUZZ_SOURCES: userspace/lib/config.c userspace/lib/config_values.c userspace/lib/config_yaml.c
+// FUZZ_SOURCES: userspace/config/config.c userspace/config/config_values.c userspace/config/config_yaml.c
 #include "config.h"
 
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* libFuzzer target: user-supplied kubeconfig YAML, TARGET strings and API JSON through their
  * parsers. */
-// FUZZ_SOURCES: userspace/cli/kubeconfig.c userspace/cli/kube.c userspace/cli/target.c
+// FUZZ_SOURCES: userspace/cli/kube/kubeconfig.c userspace/cli/kube/kube.c userspace/cli/kube/target.c
 // FUZZ_SOURCES: userspace/lib/log.c
 #include "kube.h"
 #include "kubeconfig.h"
