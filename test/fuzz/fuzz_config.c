@@ -18,7 +18,7 @@ static void check_at(int cond, const char *what, int line)
 }
 
 /* What any loaded config must satisfy, whatever the input was. */
-static void check_invariants(const struct bm_config *cfg)
+static void check_invariants(const struct bm_userconfig *cfg)
 {
 	char summary[256];
 
@@ -40,7 +40,7 @@ static void check_invariants(const struct bm_config *cfg)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct bm_config cfg;
+	struct bm_userconfig cfg;
 	struct bm_error err;
 	char line[256];
 	const char *nl;

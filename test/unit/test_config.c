@@ -1,4 +1,6 @@
 /* Unit tests for the config module: defaults, loading, every error path, flag precedence. */
+/* With the ABI header too: this file does not compile if the two config structs share a name. */
+#include "bpfmirror_abi.h"
 #include "config.h"
 #include "testutil.h"
 
@@ -8,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static struct bm_config cfg;
+static struct bm_userconfig cfg;
 static struct bm_error err;
 
 static void setup(void)
@@ -127,7 +129,7 @@ START_TEST(docs_examples_parse)
 	while ((de = readdir(d))) {
 		char path[2048];
 		size_t len = strlen(de->d_name);
-		struct bm_config c;
+		struct bm_userconfig c;
 		struct bm_error e = {{0}};
 
 		if (len < 6 || strcmp(de->d_name + len - 5, ".yaml") != 0)

@@ -54,7 +54,7 @@ static int64_t ms_since(const struct timespec *t0)
 	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
-static int parse_args(int argc, char **argv, struct bm_config *cfg, struct attach_cli *cli)
+static int parse_args(int argc, char **argv, struct bm_userconfig *cfg, struct attach_cli *cli)
 {
 	static const struct option lo[] = {
 	    {"namespace", required_argument, NULL, 'n'},
@@ -191,7 +191,7 @@ static int parse_args(int argc, char **argv, struct bm_config *cfg, struct attac
 }
 
 /* The command's environment: the pod's (as configured) + local ones it lacks. */
-static char **build_env(const struct bm_config *cfg, const Bpfmirror__AttachReply *ar)
+static char **build_env(const struct bm_userconfig *cfg, const Bpfmirror__AttachReply *ar)
 {
 	size_t cap = ar->n_env + cfg->env.override.n + 64, n = 0;
 	char **env = calloc(cap + 1, sizeof(*env));
@@ -267,7 +267,7 @@ static const char *identity(char *buf, size_t len)
 }
 
 /* agent.connect: port-forward: one kubectl port-forward per agent pod, shared by its pods. */
-static int agent_port_forward(const struct bm_config *cfg, const struct target *t, size_t i,
+static int agent_port_forward(const struct bm_userconfig *cfg, const struct target *t, size_t i,
 			      struct portforward **pfs, char *addr, size_t len)
 {
 	const struct target_agent *a = &t->pods[i].agent;
@@ -300,7 +300,7 @@ static int agent_port_forward(const struct bm_config *cfg, const struct target *
  * an IPv4 address. A Service name is looked up through the API: its ClusterIP
  * is what the app connects to.
  */
-static int resolve_locals(struct kube_client *kc, const char *ns, const struct bm_config *cfg,
+static int resolve_locals(struct kube_client *kc, const char *ns, const struct bm_userconfig *cfg,
 			  struct twin_local *out, size_t *n)
 {
 	struct kube_err kerr = {{0}, {0}};
@@ -348,7 +348,7 @@ static int resolve_locals(struct kube_client *kc, const char *ns, const struct b
 	return 0;
 }
 
-static int fill_links(const struct bm_config *cfg, const struct target *t, struct attach_cli *cli,
+static int fill_links(const struct bm_userconfig *cfg, const struct target *t, struct attach_cli *cli,
 		      struct link *links, size_t *nlinks, struct portforward **pfs)
 {
 	*nlinks = 0;
@@ -407,7 +407,7 @@ static int check_filter(const char *what, const char *re, int flags)
 
 int cmd_attach(int argc, char **argv)
 {
-	struct bm_config cfg;
+	struct bm_userconfig cfg;
 	struct attach_cli cli = {0};
 	struct attach_params ap = {0};
 	struct target_spec spec;

@@ -391,7 +391,7 @@ unsigned int config_edit_distance(const char *a, const char *b)
 	return d[la][lb];
 }
 
-bool config_env_selected(const struct bm_config *cfg, const char *name)
+bool config_env_selected(const struct bm_userconfig *cfg, const char *name)
 {
 	bool in = false;
 
