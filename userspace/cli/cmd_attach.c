@@ -5,7 +5,7 @@
 #include "log.h"
 #include "podfiles.h"
 #include "portforward.h"
-#include "session.h"
+#include "attach_session.h"
 #include "target.h"
 #include "twin.h"
 
@@ -352,7 +352,7 @@ static int fill_links(const struct bm_userconfig *cfg, const struct target *t, s
 		      struct link *links, size_t *nlinks, struct portforward **pfs)
 {
 	*nlinks = 0;
-	for (size_t i = 0; i < t->n_pods && *nlinks < SESSION_MAX_LINKS; i++) {
+	for (size_t i = 0; i < t->n_pods && *nlinks < ATTACH_MAX_LINKS; i++) {
 		const struct target_pod *p = &t->pods[i];
 		struct link *l = &links[(*nlinks)++];
 		memset(l, 0, sizeof(*l));
@@ -419,16 +419,16 @@ int cmd_attach(int argc, char **argv)
 	Bpfmirror__Frame *first = NULL;
 	struct path_list paths = {0}, rw_paths = {0};
 	struct stage_stats sst = {0};
-	struct session_stats sess = {0};
+	struct attach_session_stats sess = {0};
 	struct twin tw = {.pid = -1, .tun_fd = -1, .ctl_fd = -1};
 	struct twin_opts to = {0};
 	struct timespec t0;
 	char tmpdir[] = "/tmp/bpfmirror-XXXXXX", files[300], resolv[300], newroot[300];
 	char idbuf[256], err[512], *ns = NULL, **env = NULL;
-	char *extra_ips[SESSION_MAX_LINKS] = {NULL};
+	char *extra_ips[ATTACH_MAX_LINKS] = {NULL};
 	struct twin_local locals[TWIN_MAX_LOCAL];
 	size_t nlocals = 0;
-	struct portforward *pfs[SESSION_MAX_LINKS] = {NULL};
+	struct portforward *pfs[ATTACH_MAX_LINKS] = {NULL};
 	char *shell_argv[] = {getenv("SHELL") ? getenv("SHELL") : (char *)"/bin/sh", NULL};
 	bool have_tmp = false;
 	int rc = 1;
@@ -464,7 +464,7 @@ int cmd_attach(int argc, char **argv)
 		kube_err_log(&kerr, "cannot resolve the target");
 		goto out;
 	}
-	links = calloc(SESSION_MAX_LINKS, sizeof(*links));
+	links = calloc(ATTACH_MAX_LINKS, sizeof(*links));
 	if (!links || fill_links(&cfg, &t, &cli, links, &nlinks, pfs))
 		goto out;
 
@@ -476,10 +476,10 @@ int cmd_attach(int argc, char **argv)
 	ap.exit_on_disconnect = cli.exit_on_disconnect;
 	ap.interactive = cli.cmd == NULL;
 	if (cfg.incoming.ports.set) {
-		for (size_t i = 0; i < cfg.incoming.ports.n && ap.nports < SESSION_MAX_PORTS; i++)
+		for (size_t i = 0; i < cfg.incoming.ports.n && ap.nports < ATTACH_MAX_PORTS; i++)
 			ap.ports[ap.nports++] = cfg.incoming.ports.v[i];
 	} else {
-		for (size_t i = 0; i < t.pods[0].n_ports && ap.nports < SESSION_MAX_PORTS; i++)
+		for (size_t i = 0; i < t.pods[0].n_ports && ap.nports < ATTACH_MAX_PORTS; i++)
 			if (strcmp(t.pods[0].ports[i].protocol, "UDP") &&
 			    strcmp(t.pods[0].ports[i].protocol, "SCTP"))
 				ap.ports[ap.nports++] = t.pods[0].ports[i].port;
@@ -572,14 +572,14 @@ int cmd_attach(int argc, char **argv)
 		log_error("%s", err);
 		goto out;
 	}
-	rc = session_run(links, nlinks, &ap, &tw, &sess);
+	rc = attach_session_run(links, nlinks, &ap, &tw, &sess);
 	log_info("detached (command exit status %d; %llu packets from the agent, %llu sent)", rc,
 		 (unsigned long long)sess.pkts_from_agent, (unsigned long long)sess.pkts_to_agent);
 out:
 	twin_close(&tw);
 	for (size_t i = 0; links && i < nlinks; i++)
 		client_close(links[i].cl);
-	for (size_t i = 0; i < SESSION_MAX_LINKS; i++)
+	for (size_t i = 0; i < ATTACH_MAX_LINKS; i++)
 		portforward_stop(pfs[i]);
 	free(links);
 	if (first)

@@ -3,7 +3,7 @@
 #define BPFMIRROR_CLI_STREAMS_H
 
 #include "evloop.h"
-#include "session.h"
+#include "attach_session.h"
 #include "wire.h"
 
 #include <sys/types.h>
