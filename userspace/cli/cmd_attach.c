@@ -11,7 +11,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fnmatch.h>
 #include <ftw.h>
 #include <getopt.h>
 #include <pwd.h>

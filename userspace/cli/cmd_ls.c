@@ -4,7 +4,6 @@
 #include "log.h"
 #include "target.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,13 +1,11 @@
 /* bpfmirror resolve TARGET: prints what a target resolves to (pods, containers, agents) as JSON. */
 #include "commands.h"
 #include "kube.h"
-#include "log.h"
 #include "target.h"
 
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 static void resolve_usage(FILE *f)
 {
