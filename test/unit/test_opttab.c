@@ -57,8 +57,9 @@ END_TEST
 
 START_TEST(parses_short_long_and_args)
 {
-	char *argv[] = {"prog", "-n", "ns1", "--steal", "pos", "--a-very-long-option-name=v",
-			"-v", "--hidden", "--namespace", "ns2", NULL};
+	char *argv[] = {
+	    "prog", "-n",	"ns1",	       "--steal", "pos", "--a-very-long-option-name=v",
+	    "-v",   "--hidden", "--namespace", "ns2",	  NULL};
 	struct opttab t = {.opts = opts, .usage = "x"};
 	char seen[16];
 

@@ -347,8 +347,9 @@ static int resolve_locals(struct kube_client *kc, const char *ns, const struct b
 	return 0;
 }
 
-static int fill_links(const struct bm_userconfig *cfg, const struct target *t, struct attach_cli *cli,
-		      struct link *links, size_t *nlinks, struct portforward **pfs)
+static int fill_links(const struct bm_userconfig *cfg, const struct target *t,
+		      struct attach_cli *cli, struct link *links, size_t *nlinks,
+		      struct portforward **pfs)
 {
 	*nlinks = 0;
 	for (size_t i = 0; i < t->n_pods && *nlinks < ATTACH_MAX_LINKS; i++) {

@@ -173,7 +173,8 @@ int config_set_option(struct bm_userconfig *cfg, const char *key, const char *va
 		      struct bm_error *err);
 int config_append_option(struct bm_userconfig *cfg, const char *key, const char *value,
 			 struct bm_error *err);
-int config_apply_assignment(struct bm_userconfig *cfg, const char *assignment, struct bm_error *err);
+int config_apply_assignment(struct bm_userconfig *cfg, const char *assignment,
+			    struct bm_error *err);
 
 /*
  * Checks that need several keys, after the file and the flags: an HTTP

@@ -1,4 +1,5 @@
-/* Command-line options from one table: getopt_long's arrays and the usage text both come from it. */
+/* Command-line options from one table: getopt_long's arrays and the usage text both come from it.
+ */
 #include "opttab.h"
 
 #include <ctype.h>
@@ -38,7 +39,8 @@ int opttab_init(struct opttab *t)
 	}
 	t->longopts[nlong] = (struct option){0};
 	t->shortopts[s] = '\0';
-	/* 0, not 1: glibc and musl then also forget the previous parse's mode ('+') and position. */
+	/* 0, not 1: glibc and musl then also forget the previous parse's mode ('+') and position.
+	 */
 	optind = 0;
 	return 0;
 }

@@ -1,4 +1,5 @@
-/* Command-line options from one table: getopt_long's arrays and the usage text both come from it. */
+/* Command-line options from one table: getopt_long's arrays and the usage text both come from it.
+ */
 #ifndef BPFMIRROR_OPTTAB_H
 #define BPFMIRROR_OPTTAB_H
 

@@ -1,4 +1,5 @@
-/* The developer side of an attach session: agent links, the twin's tun, the replayer, until exit. */
+/* The developer side of an attach session: agent links, the twin's tun, the replayer, until exit.
+ */
 #include "attach_session.h"
 #include "bpfmirror_abi.h"
 #include "evloop.h"
@@ -631,8 +632,8 @@ static void detach_all(struct attach_session *s)
 	}
 }
 
-int attach_session_run(struct link *links, size_t nlinks, const struct attach_params *p, struct twin *tw,
-		struct attach_session_stats *st)
+int attach_session_run(struct link *links, size_t nlinks, const struct attach_params *p,
+		       struct twin *tw, struct attach_session_stats *st)
 {
 	struct replay_opts ro = {.emit = tun_emit, .report = replay_report};
 	struct attach_session *s = calloc(1, sizeof(*s));

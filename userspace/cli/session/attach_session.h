@@ -1,4 +1,5 @@
-/* The developer side of an attach session: agent links, the twin's tun, the replayer, until exit. */
+/* The developer side of an attach session: agent links, the twin's tun, the replayer, until exit.
+ */
 /* (The agent's side of the same session is agent/session*.c.) */
 #ifndef BPFMIRROR_ATTACH_SESSION_H
 #define BPFMIRROR_ATTACH_SESSION_H
@@ -61,7 +62,7 @@ struct attach_session_stats {
  * returned, 128+N for a signal) or, with exit_on_disconnect, an agent link
  * is lost (then 1 after stopping the command). Links must be attached.
  */
-int attach_session_run(struct link *links, size_t nlinks, const struct attach_params *p, struct twin *tw,
-		struct attach_session_stats *st);
+int attach_session_run(struct link *links, size_t nlinks, const struct attach_params *p,
+		       struct twin *tw, struct attach_session_stats *st);
 
 #endif
