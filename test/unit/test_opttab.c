@@ -131,13 +131,13 @@ START_TEST(prints_usage_from_the_table)
 	opttab_usage(&t, f);
 	fclose(f);
 	ck_assert_str_eq(buf, "usage: prog [OPTIONS] ARG\n"
-			      "  -n, --namespace NS        the namespace\n"
-			      "      --steal               take connections\n"
-			      "                            instead of copying them\n"
+			      "  -n, --namespace NS          the namespace\n"
+			      "      --steal                 take connections\n"
+			      "                              instead of copying them\n"
 			      "      --a-very-long-option-name VALUE\n"
-			      "                            help on the next line\n"
-			      "  -v                        more logs\n"
-			      "  -h, --help                this text\n"
+			      "                              help on the next line\n"
+			      "  -v                          more logs\n"
+			      "  -h, --help                  this text\n"
 			      "About.\n");
 	free(buf);
 }

@@ -7,7 +7,7 @@
 #include <string.h>
 
 /* The option column is this wide; longer ones push their help to the next line. */
-#define USAGE_COL 28
+#define USAGE_COL 30
 
 int opttab_init(struct opttab *t)
 {
