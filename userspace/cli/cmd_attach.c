@@ -3,6 +3,7 @@
 #include "config.h"
 #include "kube.h"
 #include "log.h"
+#include "opttab.h"
 #include "podfiles.h"
 #include "portforward.h"
 #include "attach_session.h"
@@ -12,7 +13,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ftw.h>
-#include <getopt.h>
 #include <pwd.h>
 #include <regex.h>
 #include <stdio.h>
@@ -31,20 +31,6 @@ struct attach_cli {
 	char **cmd;
 };
 
-static void attach_usage(FILE *f)
-{
-	fprintf(
-	    f,
-	    "usage: bpfmirror attach TARGET [-n NAMESPACE] [--kubeconfig FILE] [--context NAME]\n"
-	    "                        [-f bpfmirror.yaml] [-p PORT]... [--steal]\n"
-	    "                        [--header 'REGEX'] [--path 'REGEX'] [--agent HOST:PORT]\n"
-	    "                        [--connect direct|port-forward] [--exit-on-disconnect]\n"
-	    "                        [-- COMMAND [ARGS...]]\n"
-	    "TARGET: pod/NAME, deployment/NAME, statefulset/NAME, replicaset/NAME, with an\n"
-	    "optional /container/NAME. Without COMMAND an interactive shell runs in the twin.\n"
-	    "Mirror (default): the command gets a copy of each new connection to the ports.\n");
-}
-
 static int64_t ms_since(const struct timespec *t0)
 {
 	struct timespec t;
@@ -53,39 +39,96 @@ static int64_t ms_since(const struct timespec *t0)
 	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
-static int parse_args(int argc, char **argv, struct bm_userconfig *cfg, struct attach_cli *cli)
-{
-	static const struct option lo[] = {
-	    {"namespace", required_argument, NULL, 'n'},
-	    {"kubeconfig", required_argument, NULL, 'K'},
-	    {"context", required_argument, NULL, 'C'},
-	    {"file", required_argument, NULL, 'f'},
-	    {"port", required_argument, NULL, 'p'},
-	    {"steal", no_argument, NULL, 's'},
-	    {"header", required_argument, NULL, 'H'},
-	    {"path", required_argument, NULL, 'P'},
-	    {"agent", required_argument, NULL, 'a'},
-	    {"connect", required_argument, NULL, 'c'},
-	    {"exit-on-disconnect", no_argument, NULL, 'x'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	struct bm_error err = {{0}};
-	/* Flags are applied after the file: collect them first. */
+static const struct opttab_opt attach_opts[] = {
+    {"namespace", 'n', OPTTAB_SHORT, "NAMESPACE", "namespace (default: the context's)"},
+    {"kubeconfig", 'K', 0, "FILE", "kubeconfig (default: $KUBECONFIG, ~/.kube/config)"},
+    {"context", 'C', 0, "NAME", "kubeconfig context (default: its current one)"},
+    {"file", 'f', OPTTAB_SHORT, "FILE", "config file (default: ./bpfmirror.yaml if present)"},
+    {"port", 'p', OPTTAB_SHORT, "PORT", "a port to take; repeat for more\n(default: the container's)"},
+    {"steal", 's', 0, NULL, "take new connections instead of copying them"},
+    {"header", 'H', 0, "REGEX", "steal only requests with a matching header line"},
+    {"path", 'P', 0, "REGEX", "steal only requests with a matching path"},
+    {"agent", 'a', 0, "HOST:PORT", "this agent, not the target's node agent"},
+    {"connect", 'c', 0, "MODE", "direct or port-forward: how to reach the agents"},
+    {"exit-on-disconnect", 'x', 0, NULL, "stop when an agent link is lost"},
+    {"help", 'h', OPTTAB_SHORT, NULL, "show this help"},
+    {0},
+};
+
+static struct opttab attach_tab = {
+    .opts = attach_opts,
+    .usage = "bpfmirror attach TARGET [OPTIONS] [-- COMMAND [ARGS...]]",
+    .about = "TARGET: pod/NAME, deployment/NAME, statefulset/NAME, replicaset/NAME, with an\n"
+	     "optional /container/NAME. Without COMMAND an interactive shell runs in the twin.\n"
+	     "Mirror (default): the command gets a copy of each new connection to the ports.\n",
+    /* Options after COMMAND are the command's. */
+    .in_order = true,
+};
+
+/* The flags that set a config key, and which key. */
+static const struct {
+	int id;
+	const char *key;
+	bool append; /* repeated flags add to the list */
+} flag_keys[] = {
+    {'n', "namespace", false},
+    {'K', "kubeconfig", false},
+    {'C', "context", false},
+    {'p', "incoming.ports", true},
+    {'s', "incoming.mode", false},
+    {'H', "incoming.http_filter.header", false},
+    {'P', "incoming.http_filter.path", false},
+    {'a', "agent.address", false},
+    {'c', "agent.connect", false},
+};
+
+/* Config keys set on the command line, in order; applied after the file. */
+struct flag_sets {
 	struct {
 		const char *key;
 		const char *value;
 		bool append;
-	} sets[64];
-	size_t nsets = 0;
-	const char *target = NULL;
+	} v[64];
+	size_t n;
+};
+
+static void flag_sets_add(struct flag_sets *fs, const char *key, const char *value, bool append)
+{
+	/* One slot stays free for the TARGET. */
+	if (fs->n >= sizeof(fs->v) / sizeof(fs->v[0]) - 1)
+		return;
+	fs->v[fs->n].key = key;
+	fs->v[fs->n].value = value;
+	fs->v[fs->n].append = append;
+	fs->n++;
+}
+
+/* An option that sets a config key: queued in FS; false for the others. */
+static bool take_config_flag(struct flag_sets *fs, int id, const char *arg)
+{
+	for (size_t i = 0; i < sizeof(flag_keys) / sizeof(flag_keys[0]); i++) {
+		if (flag_keys[i].id != id)
+			continue;
+		flag_sets_add(fs, flag_keys[i].key, id == 's' ? "steal" : arg, flag_keys[i].append);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Reads the options and the TARGET (which may sit between options; "--" ends
+ * them, the COMMAND follows). Returns 0, 1 after --help, or 2 (usage error).
+ */
+static int collect_flags(int argc, char **argv, struct attach_cli *cli, struct flag_sets *fs)
+{
+	const char *target = NULL, *arg;
 	int c;
 
-	optind = 1;
+	if (opttab_init(&attach_tab))
+		return 2;
 	for (;;) {
-		c = getopt_long(argc, argv, "+n:f:p:h", lo, NULL);
+		c = opttab_next(&attach_tab, argc, argv, &arg);
 		if (c == -1) {
-			/* The TARGET may sit between options; "--" ends them. */
 			if (optind < argc && !target && strcmp(argv[optind - 1], "--") != 0 &&
 			    strcmp(argv[optind], "--") != 0) {
 				target = argv[optind++];
@@ -93,91 +136,53 @@ static int parse_args(int argc, char **argv, struct bm_userconfig *cfg, struct a
 			}
 			break;
 		}
-		const char *key = NULL;
-		bool append = false;
+		if (c == 'a')
+			cli->agent_addr = arg;
+		if (take_config_flag(fs, c, arg))
+			continue;
 		switch (c) {
-		case 'n':
-			key = "namespace";
-			break;
-		case 'K':
-			key = "kubeconfig";
-			break;
-		case 'C':
-			key = "context";
-			break;
 		case 'f':
-			cli->config_file = optarg;
-			break;
-		case 'p':
-			key = "incoming.ports";
-			append = true;
-			break;
-		case 's':
-			key = "incoming.mode";
-			optarg = (char *)"steal";
-			break;
-		case 'H':
-			key = "incoming.http_filter.header";
-			break;
-		case 'P':
-			key = "incoming.http_filter.path";
-			break;
-		case 'a':
-			cli->agent_addr = optarg;
-			key = "agent.address";
-			break;
-		case 'c':
-			key = "agent.connect";
+			cli->config_file = arg;
 			break;
 		case 'x':
 			cli->exit_on_disconnect = true;
 			break;
 		case 'h':
-			attach_usage(stdout);
+			opttab_usage(&attach_tab, stdout);
 			return 1;
 		default:
-			attach_usage(stderr);
+			opttab_usage(&attach_tab, stderr);
 			return 2;
 		}
-		if (key && nsets < sizeof(sets) / sizeof(sets[0]) - 1) {
-			sets[nsets].key = key;
-			sets[nsets].value = optarg;
-			sets[nsets].append = append;
-			nsets++;
-		}
 	}
-	if (target) {
-		sets[nsets].key = "target";
-		sets[nsets].value = target;
-		sets[nsets].append = false;
-		nsets++;
-	}
+	if (target)
+		flag_sets_add(fs, "target", target, false);
 	if (optind < argc && strcmp(argv[optind], "--") == 0)
 		optind++;
 	cli->cmd = optind < argc ? argv + optind : NULL;
+	return 0;
+}
+
+/* The config file (given or ./bpfmirror.yaml), then the flags over it. 0 or 2. */
+static int apply_settings(struct bm_userconfig *cfg, const struct attach_cli *cli,
+			  const struct flag_sets *fs)
+{
+	struct bm_error err = {{0}};
+	int rc = 0;
 
 	if (cli->config_file) {
-		if (config_load_file(cli->config_file, cfg, &err)) {
-			log_error("%s", err.msg);
-			return 2;
-		}
+		rc = config_load_file(cli->config_file, cfg, &err);
 	} else if (access(BM_CONFIG_DEFAULT_FILE, R_OK) == 0) {
-		if (config_load_file(BM_CONFIG_DEFAULT_FILE, cfg, &err)) {
-			log_error("%s", err.msg);
-			return 2;
-		}
-		log_info("using %s", BM_CONFIG_DEFAULT_FILE);
+		rc = config_load_file(BM_CONFIG_DEFAULT_FILE, cfg, &err);
+		if (!rc)
+			log_info("using %s", BM_CONFIG_DEFAULT_FILE);
 	}
-	for (size_t i = 0; i < nsets; i++) {
-		int rc = sets[i].append
-			     ? config_append_option(cfg, sets[i].key, sets[i].value, &err)
-			     : config_set_option(cfg, sets[i].key, sets[i].value, &err);
-		if (rc) {
-			log_error("%s", err.msg);
-			return 2;
-		}
-	}
-	if (config_validate(cfg, &err)) {
+	for (size_t i = 0; i < fs->n && !rc; i++)
+		rc = fs->v[i].append ? config_append_option(cfg, fs->v[i].key, fs->v[i].value, &err)
+				     : config_set_option(cfg, fs->v[i].key, fs->v[i].value, &err);
+	if (!rc)
+		rc = config_validate(cfg, &err);
+	if (rc) {
 		log_error("%s", err.msg);
 		return 2;
 	}
@@ -187,6 +192,15 @@ static int parse_args(int argc, char **argv, struct bm_userconfig *cfg, struct a
 		return 2;
 	}
 	return 0;
+}
+
+/* Returns 0, 1 after --help, or 2 (usage or config error, logged). */
+static int parse_args(int argc, char **argv, struct bm_userconfig *cfg, struct attach_cli *cli)
+{
+	struct flag_sets fs = {.n = 0};
+	int rc = collect_flags(argc, argv, cli, &fs);
+
+	return rc ? rc : apply_settings(cfg, cli, &fs);
 }
 
 /* The command's environment: the pod's (as configured) + local ones it lacks. */
