@@ -632,14 +632,76 @@ static void detach_all(struct attach_session *s)
 	}
 }
 
+/* SIGINT, SIGTERM, SIGHUP and SIGCHLD arrive on the loop through a signalfd (MASK blocked). */
+static int watch_signals(struct attach_session *s, sigset_t *mask)
+{
+	sigaddset(mask, SIGINT);
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGCHLD);
+	sigaddset(mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, mask, NULL);
+	s->sigfd = signalfd(-1, mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (s->sigfd < 0 || evloop_watch(s->loop, s->sigfd, EV_READ, on_signal, s))
+		return -1;
+	return 0;
+}
+
+/* The tun, the locals' listeners, the attached links and the periodic work. */
+static int watch_sources(struct attach_session *s)
+{
+	const struct attach_params *p = s->p;
+	struct twin *tw = s->tw;
+
+	if (evloop_watch(s->loop, tw->tun_fd, EV_READ, on_tun, s))
+		return -1;
+	for (size_t i = 0; i < tw->nlocal; i++)
+		evloop_watch(s->loop, tw->local_fds[i], EV_READ, on_local_accept, s);
+	for (size_t i = 0; i < s->nlinks; i++)
+		if (s->links[i].up)
+			evloop_watch(s->loop, client_fd(s->links[i].cl), EV_READ, on_link_io, s);
+	evloop_timer(s->loop, HEARTBEAT_MS, on_heartbeat, s);
+	evloop_timer(s->loop, REPLAY_TICK_MS, on_replay_tick, s);
+	if (p->rw_paths && p->rw_paths[0] && p->files_root) {
+		sync_since = time(NULL);
+		evloop_timer(s->loop, SYNC_MS, on_sync, s);
+	}
+	/* Steal (whole or filtered): only while the local process listens. */
+	if (p->steal)
+		evloop_timer(s->loop, 0, on_listen_poll, s);
+	return 0;
+}
+
+/* A SIGCHLD that arrived before the mask is caught by this first check. */
+static void check_child_done(struct attach_session *s)
+{
+	int status;
+
+	if (waitpid(s->tw->pid, &status, WNOHANG) == s->tw->pid) {
+		s->child_done = true;
+		s->exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	}
+}
+
+static void log_replay_stats(struct replay *rp)
+{
+	struct replay_stats rs;
+
+	replay_stats(rp, &rs);
+	log_debug("mirror: %llu connections, %llu bytes delivered, %llu dropped over budget",
+		  (unsigned long long)rs.conns_opened, (unsigned long long)rs.bytes_delivered,
+		  (unsigned long long)rs.bytes_over_budget);
+}
+
 int attach_session_run(struct link *links, size_t nlinks, const struct attach_params *p,
 		       struct twin *tw, struct attach_session_stats *st)
 {
 	struct replay_opts ro = {.emit = tun_emit, .report = replay_report};
 	struct attach_session *s = calloc(1, sizeof(*s));
+	struct streams_opts so = {.twin_pid = tw->pid, .kick = kick_link};
 	sigset_t mask;
 	int rc = 1;
 
+	sigemptyset(&mask);
 	if (!s)
 		return 1;
 	s->links = links;
@@ -653,58 +715,19 @@ int attach_session_run(struct link *links, size_t nlinks, const struct attach_pa
 	s->rp = replay_new(&ro);
 	if (!s->loop || !s->rp)
 		goto out;
-	{
-		struct streams_opts so = {
-		    .loop = s->loop, .twin_pid = tw->pid, .kick = kick_link, .ctx = s};
-		s->streams = streams_new(&so);
-		if (!s->streams)
-			goto out;
-	}
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	s->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (s->sigfd < 0 || evloop_watch(s->loop, s->sigfd, EV_READ, on_signal, s) ||
-	    evloop_watch(s->loop, tw->tun_fd, EV_READ, on_tun, s))
+	so.loop = s->loop;
+	so.ctx = s;
+	s->streams = streams_new(&so);
+	if (!s->streams || watch_signals(s, &mask) || watch_sources(s))
 		goto out;
-	for (size_t i = 0; i < tw->nlocal; i++)
-		evloop_watch(s->loop, tw->local_fds[i], EV_READ, on_local_accept, s);
-	for (size_t i = 0; i < nlinks; i++)
-		if (links[i].up)
-			evloop_watch(s->loop, client_fd(links[i].cl), EV_READ, on_link_io, s);
-	evloop_timer(s->loop, HEARTBEAT_MS, on_heartbeat, s);
-	evloop_timer(s->loop, REPLAY_TICK_MS, on_replay_tick, s);
-	if (p->rw_paths && p->rw_paths[0] && p->files_root) {
-		sync_since = time(NULL);
-		evloop_timer(s->loop, SYNC_MS, on_sync, s);
-	}
-	/* Steal (whole or filtered): only while the local process listens. */
-	if (p->steal)
-		evloop_timer(s->loop, 0, on_listen_poll, s);
-	/* A SIGCHLD that arrived before the mask is caught by this first check. */
-	{
-		int status;
-		if (waitpid(tw->pid, &status, WNOHANG) == tw->pid) {
-			s->child_done = true;
-			s->exit_status =
-			    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-		}
-	}
+	check_child_done(s);
 	if (!s->child_done)
 		evloop_run(s->loop);
 	detach_all(s);
 	rc = s->exit_status;
 out:
 	if (s->rp) {
-		struct replay_stats rs;
-		replay_stats(s->rp, &rs);
-		log_debug(
-		    "mirror: %llu connections, %llu bytes delivered, %llu dropped over budget",
-		    (unsigned long long)rs.conns_opened, (unsigned long long)rs.bytes_delivered,
-		    (unsigned long long)rs.bytes_over_budget);
+		log_replay_stats(s->rp);
 		replay_free(s->rp);
 	}
 	streams_free(s->streams);
