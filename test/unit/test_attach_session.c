@@ -1,4 +1,5 @@
-/* Unit tests for the CLI's attach session: it runs until the twin's command ends and returns its status. */
+/* Unit tests for the CLI's attach session: it runs until the twin's command ends and returns its
+ * status. */
 #include "attach_session.h"
 #include "testtwin.h"
 #include "testutil.h"

@@ -1,4 +1,5 @@
-/* Unit tests for the CLI's streams: an agent's stream becomes a connection to the app in the twin. */
+/* Unit tests for the CLI's streams: an agent's stream becomes a connection to the app in the twin.
+ */
 #include "streams.h"
 #include "testtwin.h"
 #include "testutil.h"

@@ -1,4 +1,5 @@
-/* Unit tests for the twin: the pod's identity, files, resolv.conf and network as the command sees them. */
+/* Unit tests for the twin: the pod's identity, files, resolv.conf and network as the command sees
+ * them. */
 #include "testtwin.h"
 #include "testutil.h"
 
@@ -71,16 +72,15 @@ static bool tun_sees_probe(int tun, int timeout_ms)
 START_TEST(command_sees_the_pod)
 {
 	static char *const env[] = {"PATH=/usr/bin:/bin", "FOO=bar", NULL};
-	char *const argv[] = {
-	    "/bin/bash", "-c",
-	    "test \"$(cat /proc/sys/kernel/hostname)\" = web-0 &&"
-	    " test \"$(cat /bmtest-app/conf.txt)\" = hello &&"
-	    " ! (echo x >/bmtest-app/conf.txt) 2>/dev/null &&"
-	    " grep -q 'nameserver 10.96.0.10' /etc/resolv.conf &&"
-	    " read lo hi </proc/sys/net/ipv4/ip_local_port_range &&"
-	    " test \"$lo $hi\" = '41000 41010' && test \"$FOO\" = bar &&"
-	    " echo probe >/dev/udp/10.1.2.3/5353; exec sleep 30",
-	    NULL};
+	char *const argv[] = {"/bin/bash", "-c",
+			      "test \"$(cat /proc/sys/kernel/hostname)\" = web-0 &&"
+			      " test \"$(cat /bmtest-app/conf.txt)\" = hello &&"
+			      " ! (echo x >/bmtest-app/conf.txt) 2>/dev/null &&"
+			      " grep -q 'nameserver 10.96.0.10' /etc/resolv.conf &&"
+			      " read lo hi </proc/sys/net/ipv4/ip_local_port_range &&"
+			      " test \"$lo $hi\" = '41000 41010' && test \"$FOO\" = bar &&"
+			      " echo probe >/dev/udp/10.1.2.3/5353; exec sleep 30",
+			      NULL};
 	char *const paths[] = {"/bmtest-app/conf.txt", NULL};
 	struct twin_opts o = {.hostname = "web-0",
 			      .range_lo = 41000,
