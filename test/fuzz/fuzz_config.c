@@ -1,6 +1,6 @@
 /* libFuzzer target: arbitrary bytes through the bpfmirror.yaml loader and the flag setters. */
 // FUZZ_SOURCES: userspace/config/config.c userspace/config/config_values.c
-// userspace/config/config_yaml.c
+// FUZZ_SOURCES: userspace/config/config_yaml.c
 #include "config.h"
 
 #include <errno.h>
