@@ -1,5 +1,6 @@
 /* libFuzzer target: arbitrary bytes through the bpfmirror.yaml loader and the flag setters. */
-// FUZZ_SOURCES: userspace/lib/config.c userspace/lib/config_values.c userspace/lib/config_yaml.c
+// FUZZ_SOURCES: userspace/config/config.c userspace/config/config_values.c
+// FUZZ_SOURCES: userspace/config/config_yaml.c
 #include "config.h"
 
 #include <errno.h>
@@ -18,7 +19,7 @@ static void check_at(int cond, const char *what, int line)
 }
 
 /* What any loaded config must satisfy, whatever the input was. */
-static void check_invariants(const struct bm_config *cfg)
+static void check_invariants(const struct bm_userconfig *cfg)
 {
 	char summary[256];
 
@@ -40,7 +41,7 @@ static void check_invariants(const struct bm_config *cfg)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct bm_config cfg;
+	struct bm_userconfig cfg;
 	struct bm_error err;
 	char line[256];
 	const char *nl;

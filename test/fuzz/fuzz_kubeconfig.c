@@ -1,7 +1,7 @@
 /* libFuzzer target: user-supplied kubeconfig YAML, TARGET strings and API JSON through their
  * parsers. */
-// FUZZ_SOURCES: userspace/cli/kubeconfig.c userspace/cli/kube.c userspace/cli/target.c
-// FUZZ_SOURCES: userspace/lib/log.c
+// FUZZ_SOURCES: userspace/cli/kube/kubeconfig.c userspace/cli/kube/kube.c
+// FUZZ_SOURCES: userspace/cli/kube/target.c userspace/lib/log.c
 #include "kube.h"
 #include "kubeconfig.h"
 #include "log.h"

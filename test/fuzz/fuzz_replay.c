@@ -1,6 +1,6 @@
 /* libFuzzer target: arbitrary and structured packets, both directions, into the TCP replayer. */
 // clang-format off
-// FUZZ_SOURCES: userspace/lib/replay.c userspace/lib/replay_buf.c userspace/lib/pkt.c userspace/lib/log.c
+// FUZZ_SOURCES: userspace/replay/replay.c userspace/replay/replay_buf.c userspace/lib/pkt.c userspace/lib/log.c
 // clang-format on
 #include "log.h"
 #include "pkt.h"

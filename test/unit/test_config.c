@@ -1,4 +1,6 @@
 /* Unit tests for the config module: defaults, loading, every error path, flag precedence. */
+/* With the ABI header too: this file does not compile if the two config structs share a name. */
+#include "bpfmirror_abi.h"
 #include "config.h"
 #include "testutil.h"
 
@@ -8,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static struct bm_config cfg;
+static struct bm_userconfig cfg;
 static struct bm_error err;
 
 static void setup(void)
@@ -127,7 +129,7 @@ START_TEST(docs_examples_parse)
 	while ((de = readdir(d))) {
 		char path[2048];
 		size_t len = strlen(de->d_name);
-		struct bm_config c;
+		struct bm_userconfig c;
 		struct bm_error e = {{0}};
 
 		if (len < 6 || strcmp(de->d_name + len - 5, ".yaml") != 0)
@@ -487,6 +489,24 @@ START_TEST(kubeconfig_home)
 }
 END_TEST
 
+/* The filter regex's estimated cost: brackets are one atom, intervals multiply. */
+START_TEST(regex_cost)
+{
+	ck_assert_int_eq(config_check_regex("^/api/v[0-9]{1,3}/", false, &err), 0);
+	ck_assert_int_eq(config_check_regex("[]{}]{40}", false, &err), 0);
+	ck_assert_int_eq(config_check_regex("[[:alpha:]]{2,}x", false, &err), 0);
+	ck_assert_int_eq(config_check_regex("a{,5}", false, &err), 0); /* '{' as a literal */
+	ck_assert_int_eq(config_check_regex("(((a{9}){9}){9}){9}", false, &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "too complex"));
+	ck_assert_int_eq(config_check_regex("a{2001}", false, &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "too complex"));
+	ck_assert_int_eq(config_check_regex("(a)\\1", false, &err), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "back-references"));
+	/* Inside brackets "{9}" is no interval: the bracket is one atom, repeated 40 times. */
+	ck_assert_int_eq(config_check_regex("([{9}{9}{9}]{40}){40}", false, &err), 0);
+}
+END_TEST
+
 START_TEST(summary_line)
 {
 	char buf[256];
@@ -520,6 +540,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, matching);
 	tcase_add_test(tc, kubeconfig_home);
 	tcase_add_test(tc, summary_line);
+	tcase_add_test(tc, regex_cost);
 	suite_add_tcase(s, tc);
 	return s;
 }

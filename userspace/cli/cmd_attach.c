@@ -3,17 +3,16 @@
 #include "config.h"
 #include "kube.h"
 #include "log.h"
+#include "opttab.h"
 #include "podfiles.h"
 #include "portforward.h"
-#include "session.h"
+#include "attach_session.h"
 #include "target.h"
 #include "twin.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fnmatch.h>
 #include <ftw.h>
-#include <getopt.h>
 #include <pwd.h>
 #include <regex.h>
 #include <stdio.h>
@@ -32,20 +31,6 @@ struct attach_cli {
 	char **cmd;
 };
 
-static void attach_usage(FILE *f)
-{
-	fprintf(
-	    f,
-	    "usage: bpfmirror attach TARGET [-n NAMESPACE] [--kubeconfig FILE] [--context NAME]\n"
-	    "                        [-f bpfmirror.yaml] [-p PORT]... [--steal]\n"
-	    "                        [--header 'REGEX'] [--path 'REGEX'] [--agent HOST:PORT]\n"
-	    "                        [--connect direct|port-forward] [--exit-on-disconnect]\n"
-	    "                        [-- COMMAND [ARGS...]]\n"
-	    "TARGET: pod/NAME, deployment/NAME, statefulset/NAME, replicaset/NAME, with an\n"
-	    "optional /container/NAME. Without COMMAND an interactive shell runs in the twin.\n"
-	    "Mirror (default): the command gets a copy of each new connection to the ports.\n");
-}
-
 static int64_t ms_since(const struct timespec *t0)
 {
 	struct timespec t;
@@ -54,39 +39,97 @@ static int64_t ms_since(const struct timespec *t0)
 	return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
-static int parse_args(int argc, char **argv, struct bm_config *cfg, struct attach_cli *cli)
-{
-	static const struct option lo[] = {
-	    {"namespace", required_argument, NULL, 'n'},
-	    {"kubeconfig", required_argument, NULL, 'K'},
-	    {"context", required_argument, NULL, 'C'},
-	    {"file", required_argument, NULL, 'f'},
-	    {"port", required_argument, NULL, 'p'},
-	    {"steal", no_argument, NULL, 's'},
-	    {"header", required_argument, NULL, 'H'},
-	    {"path", required_argument, NULL, 'P'},
-	    {"agent", required_argument, NULL, 'a'},
-	    {"connect", required_argument, NULL, 'c'},
-	    {"exit-on-disconnect", no_argument, NULL, 'x'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	struct bm_error err = {{0}};
-	/* Flags are applied after the file: collect them first. */
+static const struct opttab_opt attach_opts[] = {
+    {"namespace", 'n', OPTTAB_SHORT, "NAMESPACE", "namespace (default: the context's)"},
+    {"kubeconfig", 'K', 0, "FILE", "kubeconfig (default: $KUBECONFIG, ~/.kube/config)"},
+    {"context", 'C', 0, "NAME", "kubeconfig context (default: its current one)"},
+    {"file", 'f', OPTTAB_SHORT, "FILE", "config file (default: ./bpfmirror.yaml if present)"},
+    {"port", 'p', OPTTAB_SHORT, "PORT",
+     "a port to take; repeat for more\n(default: the container's)"},
+    {"steal", 's', 0, NULL, "take new connections instead of copying them"},
+    {"header", 'H', 0, "REGEX", "steal only requests with a matching header line"},
+    {"path", 'P', 0, "REGEX", "steal only requests with a matching path"},
+    {"agent", 'a', 0, "HOST:PORT", "this agent, not the target's node agent"},
+    {"connect", 'c', 0, "MODE", "direct or port-forward: how to reach the agents"},
+    {"exit-on-disconnect", 'x', 0, NULL, "stop when an agent link is lost"},
+    {"help", 'h', OPTTAB_SHORT, NULL, "show this help"},
+    {0},
+};
+
+static struct opttab attach_tab = {
+    .opts = attach_opts,
+    .usage = "bpfmirror attach TARGET [OPTIONS] [-- COMMAND [ARGS...]]",
+    .about = "TARGET: pod/NAME, deployment/NAME, statefulset/NAME, replicaset/NAME, with an\n"
+	     "optional /container/NAME. Without COMMAND an interactive shell runs in the twin.\n"
+	     "Mirror (default): the command gets a copy of each new connection to the ports.\n",
+    /* Options after COMMAND are the command's. */
+    .in_order = true,
+};
+
+/* The flags that set a config key, and which key. */
+static const struct {
+	int id;
+	const char *key;
+	bool append; /* repeated flags add to the list */
+} flag_keys[] = {
+    {'n', "namespace", false},
+    {'K', "kubeconfig", false},
+    {'C', "context", false},
+    {'p', "incoming.ports", true},
+    {'s', "incoming.mode", false},
+    {'H', "incoming.http_filter.header", false},
+    {'P', "incoming.http_filter.path", false},
+    {'a', "agent.address", false},
+    {'c', "agent.connect", false},
+};
+
+/* Config keys set on the command line, in order; applied after the file. */
+struct flag_sets {
 	struct {
 		const char *key;
 		const char *value;
 		bool append;
-	} sets[64];
-	size_t nsets = 0;
-	const char *target = NULL;
+	} v[64];
+	size_t n;
+};
+
+static void flag_sets_add(struct flag_sets *fs, const char *key, const char *value, bool append)
+{
+	/* One slot stays free for the TARGET. */
+	if (fs->n >= sizeof(fs->v) / sizeof(fs->v[0]) - 1)
+		return;
+	fs->v[fs->n].key = key;
+	fs->v[fs->n].value = value;
+	fs->v[fs->n].append = append;
+	fs->n++;
+}
+
+/* An option that sets a config key: queued in FS; false for the others. */
+static bool take_config_flag(struct flag_sets *fs, int id, const char *arg)
+{
+	for (size_t i = 0; i < sizeof(flag_keys) / sizeof(flag_keys[0]); i++) {
+		if (flag_keys[i].id != id)
+			continue;
+		flag_sets_add(fs, flag_keys[i].key, id == 's' ? "steal" : arg, flag_keys[i].append);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Reads the options and the TARGET (which may sit between options; "--" ends
+ * them, the COMMAND follows). Returns 0, 1 after --help, or 2 (usage error).
+ */
+static int collect_flags(int argc, char **argv, struct attach_cli *cli, struct flag_sets *fs)
+{
+	const char *target = NULL, *arg;
 	int c;
 
-	optind = 1;
+	if (opttab_init(&attach_tab))
+		return 2;
 	for (;;) {
-		c = getopt_long(argc, argv, "+n:f:p:h", lo, NULL);
+		c = opttab_next(&attach_tab, argc, argv, &arg);
 		if (c == -1) {
-			/* The TARGET may sit between options; "--" ends them. */
 			if (optind < argc && !target && strcmp(argv[optind - 1], "--") != 0 &&
 			    strcmp(argv[optind], "--") != 0) {
 				target = argv[optind++];
@@ -94,91 +137,53 @@ static int parse_args(int argc, char **argv, struct bm_config *cfg, struct attac
 			}
 			break;
 		}
-		const char *key = NULL;
-		bool append = false;
+		if (c == 'a')
+			cli->agent_addr = arg;
+		if (take_config_flag(fs, c, arg))
+			continue;
 		switch (c) {
-		case 'n':
-			key = "namespace";
-			break;
-		case 'K':
-			key = "kubeconfig";
-			break;
-		case 'C':
-			key = "context";
-			break;
 		case 'f':
-			cli->config_file = optarg;
-			break;
-		case 'p':
-			key = "incoming.ports";
-			append = true;
-			break;
-		case 's':
-			key = "incoming.mode";
-			optarg = (char *)"steal";
-			break;
-		case 'H':
-			key = "incoming.http_filter.header";
-			break;
-		case 'P':
-			key = "incoming.http_filter.path";
-			break;
-		case 'a':
-			cli->agent_addr = optarg;
-			key = "agent.address";
-			break;
-		case 'c':
-			key = "agent.connect";
+			cli->config_file = arg;
 			break;
 		case 'x':
 			cli->exit_on_disconnect = true;
 			break;
 		case 'h':
-			attach_usage(stdout);
+			opttab_usage(&attach_tab, stdout);
 			return 1;
 		default:
-			attach_usage(stderr);
+			opttab_usage(&attach_tab, stderr);
 			return 2;
 		}
-		if (key && nsets < sizeof(sets) / sizeof(sets[0]) - 1) {
-			sets[nsets].key = key;
-			sets[nsets].value = optarg;
-			sets[nsets].append = append;
-			nsets++;
-		}
 	}
-	if (target) {
-		sets[nsets].key = "target";
-		sets[nsets].value = target;
-		sets[nsets].append = false;
-		nsets++;
-	}
+	if (target)
+		flag_sets_add(fs, "target", target, false);
 	if (optind < argc && strcmp(argv[optind], "--") == 0)
 		optind++;
 	cli->cmd = optind < argc ? argv + optind : NULL;
+	return 0;
+}
+
+/* The config file (given or ./bpfmirror.yaml), then the flags over it. 0 or 2. */
+static int apply_settings(struct bm_userconfig *cfg, const struct attach_cli *cli,
+			  const struct flag_sets *fs)
+{
+	struct bm_error err = {{0}};
+	int rc = 0;
 
 	if (cli->config_file) {
-		if (config_load_file(cli->config_file, cfg, &err)) {
-			log_error("%s", err.msg);
-			return 2;
-		}
+		rc = config_load_file(cli->config_file, cfg, &err);
 	} else if (access(BM_CONFIG_DEFAULT_FILE, R_OK) == 0) {
-		if (config_load_file(BM_CONFIG_DEFAULT_FILE, cfg, &err)) {
-			log_error("%s", err.msg);
-			return 2;
-		}
-		log_info("using %s", BM_CONFIG_DEFAULT_FILE);
+		rc = config_load_file(BM_CONFIG_DEFAULT_FILE, cfg, &err);
+		if (!rc)
+			log_info("using %s", BM_CONFIG_DEFAULT_FILE);
 	}
-	for (size_t i = 0; i < nsets; i++) {
-		int rc = sets[i].append
-			     ? config_append_option(cfg, sets[i].key, sets[i].value, &err)
-			     : config_set_option(cfg, sets[i].key, sets[i].value, &err);
-		if (rc) {
-			log_error("%s", err.msg);
-			return 2;
-		}
-	}
-	if (config_validate(cfg, &err)) {
+	for (size_t i = 0; i < fs->n && !rc; i++)
+		rc = fs->v[i].append ? config_append_option(cfg, fs->v[i].key, fs->v[i].value, &err)
+				     : config_set_option(cfg, fs->v[i].key, fs->v[i].value, &err);
+	if (!rc)
+		rc = config_validate(cfg, &err);
+	if (rc) {
 		log_error("%s", err.msg);
 		return 2;
 	}
@@ -190,8 +195,17 @@ static int parse_args(int argc, char **argv, struct bm_config *cfg, struct attac
 	return 0;
 }
 
+/* Returns 0, 1 after --help, or 2 (usage or config error, logged). */
+static int parse_args(int argc, char **argv, struct bm_userconfig *cfg, struct attach_cli *cli)
+{
+	struct flag_sets fs = {.n = 0};
+	int rc = collect_flags(argc, argv, cli, &fs);
+
+	return rc ? rc : apply_settings(cfg, cli, &fs);
+}
+
 /* The command's environment: the pod's (as configured) + local ones it lacks. */
-static char **build_env(const struct bm_config *cfg, const Bpfmirror__AttachReply *ar)
+static char **build_env(const struct bm_userconfig *cfg, const Bpfmirror__AttachReply *ar)
 {
 	size_t cap = ar->n_env + cfg->env.override.n + 64, n = 0;
 	char **env = calloc(cap + 1, sizeof(*env));
@@ -267,7 +281,7 @@ static const char *identity(char *buf, size_t len)
 }
 
 /* agent.connect: port-forward: one kubectl port-forward per agent pod, shared by its pods. */
-static int agent_port_forward(const struct bm_config *cfg, const struct target *t, size_t i,
+static int agent_port_forward(const struct bm_userconfig *cfg, const struct target *t, size_t i,
 			      struct portforward **pfs, char *addr, size_t len)
 {
 	const struct target_agent *a = &t->pods[i].agent;
@@ -300,7 +314,7 @@ static int agent_port_forward(const struct bm_config *cfg, const struct target *
  * an IPv4 address. A Service name is looked up through the API: its ClusterIP
  * is what the app connects to.
  */
-static int resolve_locals(struct kube_client *kc, const char *ns, const struct bm_config *cfg,
+static int resolve_locals(struct kube_client *kc, const char *ns, const struct bm_userconfig *cfg,
 			  struct twin_local *out, size_t *n)
 {
 	struct kube_err kerr = {{0}, {0}};
@@ -348,11 +362,12 @@ static int resolve_locals(struct kube_client *kc, const char *ns, const struct b
 	return 0;
 }
 
-static int fill_links(const struct bm_config *cfg, const struct target *t, struct attach_cli *cli,
-		      struct link *links, size_t *nlinks, struct portforward **pfs)
+static int fill_links(const struct bm_userconfig *cfg, const struct target *t,
+		      struct attach_cli *cli, struct link *links, size_t *nlinks,
+		      struct portforward **pfs)
 {
 	*nlinks = 0;
-	for (size_t i = 0; i < t->n_pods && *nlinks < SESSION_MAX_LINKS; i++) {
+	for (size_t i = 0; i < t->n_pods && *nlinks < ATTACH_MAX_LINKS; i++) {
 		const struct target_pod *p = &t->pods[i];
 		struct link *l = &links[(*nlinks)++];
 		memset(l, 0, sizeof(*l));
@@ -405,193 +420,287 @@ static int check_filter(const char *what, const char *re, int flags)
 	return 0;
 }
 
-int cmd_attach(int argc, char **argv)
-{
-	struct bm_config cfg;
-	struct attach_cli cli = {0};
-	struct attach_params ap = {0};
-	struct target_spec spec;
-	struct target t = {0};
-	struct kube_client *kc = NULL;
-	struct kube_err kerr = {{0}, {0}};
-	struct link *links = NULL;
-	size_t nlinks = 0;
-	Bpfmirror__Frame *first = NULL;
-	struct path_list paths = {0}, rw_paths = {0};
-	struct stage_stats sst = {0};
-	struct session_stats sess = {0};
-	struct twin tw = {.pid = -1, .tun_fd = -1, .ctl_fd = -1};
-	struct twin_opts to = {0};
-	struct timespec t0;
-	char tmpdir[] = "/tmp/bpfmirror-XXXXXX", files[300], resolv[300], newroot[300];
-	char idbuf[256], err[512], *ns = NULL, **env = NULL;
-	char *extra_ips[SESSION_MAX_LINKS] = {NULL};
+/* Everything one attach holds; attach_release() frees it in one place. */
+struct attach {
+	struct bm_userconfig cfg;
+	struct attach_cli cli;
+	struct attach_params ap;
+	struct target t;
+	struct kube_client *kc;
+	char *ns;
+	struct link *links; /* ATTACH_MAX_LINKS of them, nlinks used */
+	size_t nlinks;
+	struct portforward *pfs[ATTACH_MAX_LINKS];
+	Bpfmirror__Frame *first; /* the first agent's AttachReply */
+	struct path_list paths, rw_paths;
+	char tmpdir[32];
+	bool have_tmp;
+	char files[300], resolv[300], newroot[300];
+	char idbuf[256];
+	struct twin tw;
+	struct twin_opts to;
 	struct twin_local locals[TWIN_MAX_LOCAL];
-	size_t nlocals = 0;
-	struct portforward *pfs[SESSION_MAX_LINKS] = {NULL};
-	char *shell_argv[] = {getenv("SHELL") ? getenv("SHELL") : (char *)"/bin/sh", NULL};
-	bool have_tmp = false;
-	int rc = 1;
+	char *extra_ips[ATTACH_MAX_LINKS];
+	char **env;
+	char *shell_argv[2];
+};
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (config_defaults(&cfg))
-		return 1;
-	rc = parse_args(argc, argv, &cfg, &cli);
-	if (rc) {
-		config_free(&cfg);
-		return rc == 1 ? 0 : rc;
-	}
-	rc = 2;
-	if (check_filter("--header", cfg.incoming.header, REG_ICASE) ||
-	    check_filter("--path", cfg.incoming.path, 0))
-		goto out;
-	if (((cfg.incoming.header && cfg.incoming.header[0]) ||
-	     (cfg.incoming.path && cfg.incoming.path[0])) &&
-	    cfg.incoming.mode != BM_MODE_STEAL) {
+/* A filter steals: it is refused without --steal, and must compile. */
+static int check_filters(const struct bm_userconfig *cfg)
+{
+	if (check_filter("--header", cfg->incoming.header, REG_ICASE) ||
+	    check_filter("--path", cfg->incoming.path, 0))
+		return -EINVAL;
+	if (((cfg->incoming.header && cfg->incoming.header[0]) ||
+	     (cfg->incoming.path && cfg->incoming.path[0])) &&
+	    cfg->incoming.mode != BM_MODE_STEAL) {
 		log_error("attach: --header and --path filter what is stolen: add --steal");
-		goto out;
+		return -EINVAL;
 	}
-	rc = 1;
-	if (target_parse(cfg.target, &spec, &kerr) ||
-	    kube_open(cfg.kubeconfig, cfg.context, cfg.namespace, &kc, &ns, &kerr)) {
+	return 0;
+}
+
+/* The target's pods (and their node agents, unless --agent names one). */
+static int resolve_target(struct attach *a)
+{
+	struct kube_err kerr = {{0}, {0}};
+	struct target_spec spec;
+
+	if (target_parse(a->cfg.target, &spec, &kerr) ||
+	    kube_open(a->cfg.kubeconfig, a->cfg.context, a->cfg.namespace, &a->kc, &a->ns, &kerr)) {
 		kube_err_log(&kerr, "cannot read the target");
-		goto out;
+		return -EINVAL;
 	}
-	log_info("resolving %s in namespace %s (%s)", cfg.target, ns, kube_client_server(kc));
+	log_info("resolving %s in namespace %s (%s)", a->cfg.target, a->ns,
+		 kube_client_server(a->kc));
 	/* With --agent the caller names its agent: no lookup of the DaemonSet. */
-	if (cli.agent_addr ? target_resolve_pods(kc, &spec, ns, &t, &kerr)
-			   : target_resolve(kc, &spec, ns, NULL, &t, &kerr)) {
+	if (a->cli.agent_addr ? target_resolve_pods(a->kc, &spec, a->ns, &a->t, &kerr)
+			      : target_resolve(a->kc, &spec, a->ns, NULL, &a->t, &kerr)) {
 		kube_err_log(&kerr, "cannot resolve the target");
-		goto out;
+		return -ENOENT;
 	}
-	links = calloc(SESSION_MAX_LINKS, sizeof(*links));
-	if (!links || fill_links(&cfg, &t, &cli, links, &nlinks, pfs))
-		goto out;
+	return 0;
+}
 
-	ap.identity = identity(idbuf, sizeof(idbuf));
-	ap.ns = ns;
-	ap.steal = cfg.incoming.mode == BM_MODE_STEAL;
-	ap.header = cfg.incoming.header;
-	ap.path = cfg.incoming.path;
-	ap.exit_on_disconnect = cli.exit_on_disconnect;
-	ap.interactive = cli.cmd == NULL;
-	if (cfg.incoming.ports.set) {
-		for (size_t i = 0; i < cfg.incoming.ports.n && ap.nports < SESSION_MAX_PORTS; i++)
-			ap.ports[ap.nports++] = cfg.incoming.ports.v[i];
-	} else {
-		for (size_t i = 0; i < t.pods[0].n_ports && ap.nports < SESSION_MAX_PORTS; i++)
-			if (strcmp(t.pods[0].ports[i].protocol, "UDP") &&
-			    strcmp(t.pods[0].ports[i].protocol, "SCTP"))
-				ap.ports[ap.nports++] = t.pods[0].ports[i].port;
+/* incoming.ports, else the first pod's declared TCP ports. */
+static void choose_ports(const struct bm_userconfig *cfg, const struct target_pod *pod,
+			 struct attach_params *ap)
+{
+	if (cfg->incoming.ports.set) {
+		for (size_t i = 0; i < cfg->incoming.ports.n && ap->nports < ATTACH_MAX_PORTS; i++)
+			ap->ports[ap->nports++] = cfg->incoming.ports.v[i];
+		return;
 	}
+	for (size_t i = 0; i < pod->n_ports && ap->nports < ATTACH_MAX_PORTS; i++)
+		if (strcmp(pod->ports[i].protocol, "UDP") && strcmp(pod->ports[i].protocol, "SCTP"))
+			ap->ports[ap->nports++] = pod->ports[i].port;
+}
 
-	for (size_t i = 0; i < nlinks; i++) {
+/* What each agent is asked for. */
+static void fill_params(struct attach *a)
+{
+	struct attach_params *ap = &a->ap;
+
+	ap->identity = identity(a->idbuf, sizeof(a->idbuf));
+	ap->ns = a->ns;
+	ap->steal = a->cfg.incoming.mode == BM_MODE_STEAL;
+	ap->header = a->cfg.incoming.header;
+	ap->path = a->cfg.incoming.path;
+	ap->exit_on_disconnect = a->cli.exit_on_disconnect;
+	ap->interactive = a->cli.cmd == NULL;
+	choose_ports(&a->cfg, &a->t.pods[0], ap);
+}
+
+static void log_attached(const struct attach *a)
+{
+	char ports[256] = "";
+	size_t off = 0;
+
+	for (size_t i = 0; i < a->ap.nports && off < sizeof(ports) - 8; i++)
+		off += (size_t)snprintf(ports + off, sizeof(ports) - off, "%s%u", i ? "," : "",
+					a->ap.ports[i]);
+	log_info("attached: %zu pod(s), port(s) %s %s, %zu env vars, outgoing ports %u-%u",
+		 a->nlinks, a->ap.nports ? ports : "(none)", a->ap.steal ? "stolen" : "mirrored",
+		 a->first->attach_reply->n_env, a->links[0].range_lo, a->links[0].range_hi);
+}
+
+/* One link per pod, each attached through its agent; a->first keeps the first reply. */
+static int attach_agents(struct attach *a)
+{
+	char err[512];
+
+	a->links = calloc(ATTACH_MAX_LINKS, sizeof(*a->links));
+	if (!a->links)
+		return -ENOMEM;
+	if (fill_links(&a->cfg, &a->t, &a->cli, a->links, &a->nlinks, a->pfs))
+		return -ENOENT;
+	fill_params(a);
+	for (size_t i = 0; i < a->nlinks; i++) {
 		Bpfmirror__Frame *r = NULL;
-		log_info("attaching to pod %s (%s) on node %s through agent %s", links[i].pod_name,
-			 links[i].pod_ip, t.pods[i].node, links[i].agent_addr);
-		if (link_attach(&links[i], &ap, &r, err, sizeof(err))) {
+		log_info("attaching to pod %s (%s) on node %s through agent %s",
+			 a->links[i].pod_name, a->links[i].pod_ip, a->t.pods[i].node,
+			 a->links[i].agent_addr);
+		if (link_attach(&a->links[i], &a->ap, &r, err, sizeof(err))) {
 			log_error("%s", err);
-			goto out;
+			return -ECONNREFUSED;
 		}
-		if (!first)
-			first = r;
+		if (!a->first)
+			a->first = r;
 		else
 			wire_frame_free(r);
 	}
-	{
-		char ports[256] = "";
-		size_t off = 0;
-		for (size_t i = 0; i < ap.nports && off < sizeof(ports) - 8; i++)
-			off += (size_t)snprintf(ports + off, sizeof(ports) - off, "%s%u",
-						i ? "," : "", ap.ports[i]);
-		log_info("attached: %zu pod(s), port(s) %s %s, %zu env vars, outgoing ports %u-%u",
-			 nlinks, ap.nports ? ports : "(none)", ap.steal ? "stolen" : "mirrored",
-			 first->attach_reply->n_env, links[0].range_lo, links[0].range_hi);
-	}
+	log_attached(a);
+	return 0;
+}
 
-	/* Files of the container, resolv.conf, a root to build the twin in. */
-	if (!mkdtemp(tmpdir)) {
-		log_error("cannot create a temporary directory: %s", strerror(errno));
-		goto out;
-	}
-	have_tmp = true;
-	snprintf(files, sizeof(files), "%s/files", tmpdir);
-	snprintf(resolv, sizeof(resolv), "%s/resolv.conf", tmpdir);
-	snprintf(newroot, sizeof(newroot), "%s/root", tmpdir);
-	if (mkdir(files, 0700) || mkdir(newroot, 0700))
-		goto out;
-	if (cfg.fs.read_only.set) {
-		for (size_t i = 0; i < cfg.fs.read_only.n; i++)
-			path_list_add(&paths, cfg.fs.read_only.v[i]);
+/* fs.read_only (default: the pod's ConfigMap/Secret mounts) plus fs.read_write. */
+static void choose_paths(struct attach *a)
+{
+	const struct bm_userconfig *cfg = &a->cfg;
+
+	if (cfg->fs.read_only.set) {
+		for (size_t i = 0; i < cfg->fs.read_only.n; i++)
+			path_list_add(&a->paths, cfg->fs.read_only.v[i]);
 	} else {
-		podfiles_default_paths(t.pods[0].object, t.pods[0].container, &paths);
+		podfiles_default_paths(a->t.pods[0].object, a->t.pods[0].container, &a->paths);
 	}
 	/* Read-write paths are copied like the others and written back on change. */
-	for (size_t i = 0; i < cfg.fs.read_write.n; i++) {
-		path_list_add(&paths, cfg.fs.read_write.v[i]);
-		path_list_add(&rw_paths, cfg.fs.read_write.v[i]);
+	for (size_t i = 0; i < cfg->fs.read_write.n; i++) {
+		path_list_add(&a->paths, cfg->fs.read_write.v[i]);
+		path_list_add(&a->rw_paths, cfg->fs.read_write.v[i]);
 	}
-	if (podfiles_stage(links[0].cl, &paths, files, &sst)) {
-		log_error("copying the container's files failed");
-		goto out;
-	}
-	log_info("files: %zu from %zu path(s)%s", sst.files, paths.n,
-		 sst.denied ? " (some withheld by policy)" : "");
-	if (first->attach_reply->resolv_conf.len &&
-	    write_text(resolv, first->attach_reply->resolv_conf.data,
-		       first->attach_reply->resolv_conf.len) == 0)
-		to.resolv_path = resolv;
+}
 
-	if (resolve_locals(kc, ns, &cfg, locals, &nlocals))
-		goto out;
-	to.locals = locals;
-	to.nlocals = nlocals;
-	env = build_env(&cfg, first->attach_reply);
-	to.pod_ip = links[0].pod_ip;
-	for (size_t i = 1; i < nlinks; i++)
-		extra_ips[i - 1] = links[i].pod_ip;
-	to.extra_ips = extra_ips;
-	to.hostname = links[0].pod_name;
-	to.range_lo = links[0].range_lo;
-	to.range_hi = links[0].range_hi;
-	to.files_root = files;
-	to.file_paths = paths.v;
-	to.rw_paths = rw_paths.v;
-	ap.files_root = files;
-	ap.rw_paths = rw_paths.v;
-	to.newroot = newroot;
-	to.env = env;
-	to.argv = cli.cmd ? cli.cmd : shell_argv;
-	if (twin_start(&to, &tw, err, sizeof(err))) {
-		log_error("%s", err);
-		goto out;
+/* Files of the container, resolv.conf, a root to build the twin in: under a temporary dir. */
+static int stage_files(struct attach *a)
+{
+	const Bpfmirror__AttachReply *ar = a->first->attach_reply;
+	struct stage_stats sst = {0};
+
+	snprintf(a->tmpdir, sizeof(a->tmpdir), "/tmp/bpfmirror-XXXXXX");
+	if (!mkdtemp(a->tmpdir)) {
+		log_error("cannot create a temporary directory: %s", strerror(errno));
+		return -errno;
 	}
-	log_info("ready in %lld ms: running %s as %s", (long long)ms_since(&t0), to.argv[0],
-		 links[0].pod_name);
-	if (twin_go(&tw, err, sizeof(err))) {
-		log_error("%s", err);
-		goto out;
+	a->have_tmp = true;
+	snprintf(a->files, sizeof(a->files), "%s/files", a->tmpdir);
+	snprintf(a->resolv, sizeof(a->resolv), "%s/resolv.conf", a->tmpdir);
+	snprintf(a->newroot, sizeof(a->newroot), "%s/root", a->tmpdir);
+	if (mkdir(a->files, 0700) || mkdir(a->newroot, 0700))
+		return -errno;
+	choose_paths(a);
+	if (podfiles_stage(a->links[0].cl, &a->paths, a->files, &sst)) {
+		log_error("copying the container's files failed");
+		return -EIO;
 	}
-	rc = session_run(links, nlinks, &ap, &tw, &sess);
+	log_info("files: %zu from %zu path(s)%s", sst.files, a->paths.n,
+		 sst.denied ? " (some withheld by policy)" : "");
+	if (ar->resolv_conf.len &&
+	    write_text(a->resolv, ar->resolv_conf.data, ar->resolv_conf.len) == 0)
+		a->to.resolv_path = a->resolv;
+	return 0;
+}
+
+/* The twin's options: the first pod's identity, the other replicas' addresses, the files. */
+static int fill_twin_opts(struct attach *a)
+{
+	struct twin_opts *to = &a->to;
+	size_t nlocals = 0;
+
+	if (resolve_locals(a->kc, a->ns, &a->cfg, a->locals, &nlocals))
+		return -ENOENT;
+	to->locals = a->locals;
+	to->nlocals = nlocals;
+	a->env = build_env(&a->cfg, a->first->attach_reply);
+	to->pod_ip = a->links[0].pod_ip;
+	for (size_t i = 1; i < a->nlinks; i++)
+		a->extra_ips[i - 1] = a->links[i].pod_ip;
+	to->extra_ips = a->extra_ips;
+	to->hostname = a->links[0].pod_name;
+	to->range_lo = a->links[0].range_lo;
+	to->range_hi = a->links[0].range_hi;
+	to->files_root = a->files;
+	to->file_paths = a->paths.v;
+	to->rw_paths = a->rw_paths.v;
+	a->ap.files_root = a->files;
+	a->ap.rw_paths = a->rw_paths.v;
+	to->newroot = a->newroot;
+	to->env = a->env;
+	a->shell_argv[0] = getenv("SHELL") ? getenv("SHELL") : (char *)"/bin/sh";
+	to->argv = a->cli.cmd ? a->cli.cmd : a->shell_argv;
+	return 0;
+}
+
+/* Starts the twin, lets its command go and runs the session; the command's exit status. */
+static int run_twin(struct attach *a, const struct timespec *t0)
+{
+	struct attach_session_stats st = {0};
+	char err[512];
+	int rc;
+
+	if (twin_start(&a->to, &a->tw, err, sizeof(err))) {
+		log_error("%s", err);
+		return -1;
+	}
+	log_info("ready in %lld ms: running %s as %s", (long long)ms_since(t0), a->to.argv[0],
+		 a->links[0].pod_name);
+	if (twin_go(&a->tw, err, sizeof(err))) {
+		log_error("%s", err);
+		return -1;
+	}
+	rc = attach_session_run(a->links, a->nlinks, &a->ap, &a->tw, &st);
 	log_info("detached (command exit status %d; %llu packets from the agent, %llu sent)", rc,
-		 (unsigned long long)sess.pkts_from_agent, (unsigned long long)sess.pkts_to_agent);
-out:
-	twin_close(&tw);
-	for (size_t i = 0; links && i < nlinks; i++)
-		client_close(links[i].cl);
-	for (size_t i = 0; i < SESSION_MAX_LINKS; i++)
-		portforward_stop(pfs[i]);
-	free(links);
-	if (first)
-		wire_frame_free(first);
-	if (have_tmp)
-		nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	free_env(env);
-	path_list_free(&paths);
-	path_list_free(&rw_paths);
-	target_clear(&t);
-	kube_client_free(kc);
-	free(ns);
-	config_free(&cfg);
+		 (unsigned long long)st.pkts_from_agent, (unsigned long long)st.pkts_to_agent);
+	return rc;
+}
+
+static void attach_release(struct attach *a)
+{
+	twin_close(&a->tw);
+	for (size_t i = 0; a->links && i < a->nlinks; i++)
+		client_close(a->links[i].cl);
+	for (size_t i = 0; i < ATTACH_MAX_LINKS; i++)
+		portforward_stop(a->pfs[i]);
+	free(a->links);
+	if (a->first)
+		wire_frame_free(a->first);
+	if (a->have_tmp)
+		nftw(a->tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free_env(a->env);
+	path_list_free(&a->paths);
+	path_list_free(&a->rw_paths);
+	target_clear(&a->t);
+	kube_client_free(a->kc);
+	free(a->ns);
+	config_free(&a->cfg);
+}
+
+int cmd_attach(int argc, char **argv)
+{
+	struct attach *a = calloc(1, sizeof(*a));
+	struct timespec t0;
+	int rc = 1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (!a)
+		return 1;
+	a->tw = (struct twin){.pid = -1, .tun_fd = -1, .ctl_fd = -1};
+	if (config_defaults(&a->cfg)) {
+		free(a);
+		return 1;
+	}
+	rc = parse_args(argc, argv, &a->cfg, &a->cli);
+	if (rc)
+		rc = rc == 1 ? 0 : rc;
+	else if (check_filters(&a->cfg))
+		rc = 2;
+	else if (resolve_target(a) || attach_agents(a) || stage_files(a) || fill_twin_opts(a))
+		rc = 1;
+	else
+		rc = run_twin(a, &t0);
+	if (rc < 0)
+		rc = 1;
+	attach_release(a);
+	free(a);
 	return rc;
 }

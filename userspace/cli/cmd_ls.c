@@ -2,21 +2,12 @@
 #include "commands.h"
 #include "kube.h"
 #include "log.h"
+#include "opttab.h"
 #include "target.h"
 
-#include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void ls_usage(FILE *f)
-{
-	fprintf(f, "usage: bpfmirror ls [-n NAMESPACE] [--kubeconfig FILE] [--context NAME] "
-		   "[-o json]\n"
-		   "Lists deployments, statefulsets, standalone replicasets and running pods\n"
-		   "with their ready counts and declared ports.\n");
-}
 
 static json_object *ports_json(json_object *podspec)
 {
@@ -151,13 +142,18 @@ static void print_table(json_object *rows, const char *ns)
 	}
 }
 
-static const struct option ls_opts[] = {
-    {"namespace", required_argument, NULL, 'n'},
-    {"kubeconfig", required_argument, NULL, 'k'},
-    {"context", required_argument, NULL, 'c'},
-    {"output", required_argument, NULL, 'o'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
+static const struct opttab_opt ls_opts[] = {
+    KUBE_FLAGS_OPTS,
+    {"output", 'o', OPTTAB_SHORT, "FORMAT", "table (default) or json"},
+    {"help", 'h', OPTTAB_SHORT, NULL, "show this help"},
+    {0},
+};
+
+static struct opttab ls_tab = {
+    .opts = ls_opts,
+    .usage = "bpfmirror ls [-n NAMESPACE] [--kubeconfig FILE] [--context NAME] [-o json]",
+    .about = "Lists deployments, statefulsets, standalone replicasets and running pods\n"
+	     "with their ready counts and declared ports.\n",
 };
 
 /* The kinds listed, in output order. */
@@ -178,30 +174,32 @@ int cmd_ls(int argc, char **argv)
 	json_object *rows = NULL;
 	bool json = false;
 	char *ns = NULL;
+	const char *arg;
 	int opt, ret = 1;
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "n:o:h", ls_opts, NULL)) != -1) {
-		if (kube_flags_take(&kf, opt, optarg))
+	if (opttab_init(&ls_tab))
+		return 2;
+	while ((opt = opttab_next(&ls_tab, argc, argv, &arg)) != -1) {
+		if (kube_flags_take(&kf, opt, arg))
 			continue;
 		switch (opt) {
 		case 'o':
-			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "table") != 0) {
-				log_error("ls: unknown output format '%s' (json or table)", optarg);
+			if (strcmp(arg, "json") != 0 && strcmp(arg, "table") != 0) {
+				log_error("ls: unknown output format '%s' (json or table)", arg);
 				return 2;
 			}
-			json = strcmp(optarg, "json") == 0;
+			json = strcmp(arg, "json") == 0;
 			break;
 		case 'h':
-			ls_usage(stdout);
+			opttab_usage(&ls_tab, stdout);
 			return 0;
 		default:
-			ls_usage(stderr);
+			opttab_usage(&ls_tab, stderr);
 			return 2;
 		}
 	}
 	if (optind < argc) {
-		ls_usage(stderr);
+		opttab_usage(&ls_tab, stderr);
 		return 2;
 	}
 	if (kube_open(kf.kubeconfig, kf.context, kf.ns, &c, &ns, &err)) {

@@ -1,31 +1,27 @@
 /* bpfmirror resolve TARGET: prints what a target resolves to (pods, containers, agents) as JSON. */
 #include "commands.h"
 #include "kube.h"
-#include "log.h"
+#include "opttab.h"
 #include "target.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
-static void resolve_usage(FILE *f)
-{
-	fprintf(f, "usage: bpfmirror resolve TARGET [-n NAMESPACE] [--kubeconfig FILE] "
-		   "[--context NAME]\n"
-		   "                         [--agent-namespace NS]\n"
-		   "TARGET: deployment/NAME, statefulset/NAME, replicaset/NAME or pod/NAME\n"
-		   "(a bare NAME is a pod), optionally followed by /container/NAME.\n"
-		   "Prints the ready pods, their container, ports, node and node agent as JSON.\n");
-}
+static const struct opttab_opt resolve_opts[] = {
+    KUBE_FLAGS_OPTS,
+    {"agent-namespace", 'a', 0, "NS",
+     "node agents' namespace (default:\n$BPFMIRROR_AGENT_NAMESPACE, else bpfmirror)"},
+    {"help", 'h', OPTTAB_SHORT, NULL, "show this help"},
+    {0},
+};
 
-static const struct option resolve_opts[] = {
-    {"namespace", required_argument, NULL, 'n'},
-    {"kubeconfig", required_argument, NULL, 'k'},
-    {"context", required_argument, NULL, 'c'},
-    {"agent-namespace", required_argument, NULL, 'a'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
+static struct opttab resolve_tab = {
+    .opts = resolve_opts,
+    .usage = "bpfmirror resolve TARGET [-n NAMESPACE] [--kubeconfig FILE] [--context NAME]\n"
+	     "                         [--agent-namespace NS]",
+    .about = "TARGET: deployment/NAME, statefulset/NAME, replicaset/NAME or pod/NAME\n"
+	     "(a bare NAME is a pod), optionally followed by /container/NAME.\n"
+	     "Prints the ready pods, their container, ports, node and node agent as JSON.\n",
 };
 
 int cmd_resolve(int argc, char **argv)
@@ -38,26 +34,28 @@ int cmd_resolve(int argc, char **argv)
 	struct kube_err err = {0};
 	json_object *out = NULL;
 	char *ns = NULL;
+	const char *arg;
 	int opt, ret = 1;
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "n:h", resolve_opts, NULL)) != -1) {
-		if (kube_flags_take(&kf, opt, optarg))
+	if (opttab_init(&resolve_tab))
+		return 2;
+	while ((opt = opttab_next(&resolve_tab, argc, argv, &arg)) != -1) {
+		if (kube_flags_take(&kf, opt, arg))
 			continue;
 		switch (opt) {
 		case 'a':
-			agent_ns = optarg;
+			agent_ns = arg;
 			break;
 		case 'h':
-			resolve_usage(stdout);
+			opttab_usage(&resolve_tab, stdout);
 			return 0;
 		default:
-			resolve_usage(stderr);
+			opttab_usage(&resolve_tab, stderr);
 			return 2;
 		}
 	}
 	if (optind != argc - 1) {
-		resolve_usage(stderr);
+		opttab_usage(&resolve_tab, stderr);
 		return 2;
 	}
 	if (target_parse(argv[optind], &spec, &err)) {

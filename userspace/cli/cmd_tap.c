@@ -2,15 +2,14 @@
 #include "client.h"
 #include "commands.h"
 #include "log.h"
+#include "opttab.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #define TAP_MAX_PORTS 16
 
@@ -41,79 +40,86 @@ static void on_sig(int sig)
 	tap_stop = 1;
 }
 
-static void tap_usage(FILE *f)
+static const struct opttab_opt tap_opts[] = {
+    {"agent", 'a', 0, "HOST:PORT", "the node agent of the pod (required)"},
+    {"pod-ip", 'i', 0, "IP", "the pod's address (required)"},
+    {"container-id", 'c', 0, "ID", "the container's runtime id (required)"},
+    {"port", 'p', OPTTAB_SHORT, "PORT", "a port to mirror; repeat for more (at least one)"},
+    {"write", 'w', OPTTAB_SHORT, "FILE.pcap", "write the packets there (raw IP)"},
+    {"count", 'C', 0, "N", "stop after N packets"},
+    {"requests", 'R', 0, "N", "stop after N requests"},
+    {"seconds", 's', 0, "S", "stop after S seconds"},
+    {"namespace", 'n', OPTTAB_SHORT, "NS", "the pod's namespace in the request (default: default)"},
+    {"pod", 'P', 0, "NAME", "the pod's name in the request"},
+    {"help", 'h', OPTTAB_SHORT, NULL, "show this help"},
+    {0},
+};
+
+static struct opttab tap_tab = {
+    .opts = tap_opts,
+    .usage = "bpfmirror tap --agent HOST:PORT --pod-ip IP --container-id ID -p PORT... [OPTIONS]",
+    .about = "Mirrors the pod's new incoming TCP connections through its node agent and\n"
+	     "writes the packets to a pcap file (raw IP); prints the counts as JSON.\n",
+};
+
+static int take_port(struct tap_opts *o, const char *arg)
 {
-	fprintf(f, "usage: bpfmirror tap --agent HOST:PORT --pod-ip IP --container-id ID\n"
-		   "                     -p PORT [-p PORT...] [-w FILE.pcap] [--count N]\n"
-		   "                     [--requests N] [--seconds S] [-n NS] [--pod NAME]\n"
-		   "Mirrors the pod's new incoming TCP connections through its node agent and\n"
-		   "writes the packets to a pcap file (raw IP); prints the counts as JSON.\n");
+	char *end;
+	long v = strtol(arg, &end, 10);
+
+	if (*end || v < 1 || v > 65535 || o->nports == TAP_MAX_PORTS) {
+		log_error("tap: bad port '%s' (1-65535, at most %d)", arg, TAP_MAX_PORTS);
+		return 2;
+	}
+	o->ports[o->nports++] = (uint32_t)v;
+	return 0;
 }
 
 static int parse_tap(int argc, char **argv, struct tap_opts *o)
 {
-	static const struct option lo[] = {
-	    {"agent", required_argument, NULL, 'a'},
-	    {"pod-ip", required_argument, NULL, 'i'},
-	    {"container-id", required_argument, NULL, 'c'},
-	    {"namespace", required_argument, NULL, 'n'},
-	    {"pod", required_argument, NULL, 'P'},
-	    {"port", required_argument, NULL, 'p'},
-	    {"write", required_argument, NULL, 'w'},
-	    {"count", required_argument, NULL, 'C'},
-	    {"requests", required_argument, NULL, 'R'},
-	    {"seconds", required_argument, NULL, 's'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
+	const char *arg;
 	int c;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "n:p:w:h", lo, NULL)) != -1) {
+	if (opttab_init(&tap_tab))
+		return 2;
+	while ((c = opttab_next(&tap_tab, argc, argv, &arg)) != -1) {
 		switch (c) {
 		case 'a':
-			o->agent = optarg;
+			o->agent = arg;
 			break;
 		case 'i':
-			o->pod_ip = optarg;
+			o->pod_ip = arg;
 			break;
 		case 'c':
-			o->container_id = optarg;
+			o->container_id = arg;
 			break;
 		case 'n':
-			o->ns = optarg;
+			o->ns = arg;
 			break;
 		case 'P':
-			o->pod = optarg;
+			o->pod = arg;
 			break;
-		case 'p': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-			if (*end || v < 1 || v > 65535 || o->nports == TAP_MAX_PORTS) {
-				log_error("tap: bad port '%s' (1-65535, at most %d)", optarg,
-					  TAP_MAX_PORTS);
+		case 'p':
+			if (take_port(o, arg))
 				return 2;
-			}
-			o->ports[o->nports++] = (uint32_t)v;
 			break;
-		}
 		case 'w':
-			o->pcap = optarg;
+			o->pcap = arg;
 			break;
 		case 'C':
-			o->max_packets = strtol(optarg, NULL, 10);
+			o->max_packets = strtol(arg, NULL, 10);
 			break;
 		case 'R':
-			o->max_requests = strtol(optarg, NULL, 10);
+			o->max_requests = strtol(arg, NULL, 10);
 			break;
 		case 's':
-			o->seconds = strtod(optarg, NULL);
+			o->seconds = strtod(arg, NULL);
 			break;
 		case 'h':
-			tap_usage(stdout);
+			opttab_usage(&tap_tab, stdout);
 			return 1;
 		default:
-			tap_usage(stderr);
+			opttab_usage(&tap_tab, stderr);
 			return 2;
 		}
 	}

@@ -23,7 +23,7 @@ static void usage(FILE *out)
 
 static int verify_one(const char *path, bool quiet)
 {
-	struct bm_config cfg;
+	struct bm_userconfig cfg;
 	struct bm_error err = {{0}};
 	char summary[256];
 	int rc;

@@ -2,12 +2,6 @@
 #ifndef BPFMIRROR_COMMANDS_H
 #define BPFMIRROR_COMMANDS_H
 
-struct command {
-	const char *name;
-	int (*run)(int argc, char **argv);
-	const char *summary;
-};
-
 /* Each returns the process exit status (0 success, 1 failure, 2 usage). */
 int cmd_help(int argc, char **argv);
 int cmd_version(int argc, char **argv);
@@ -16,7 +10,5 @@ int cmd_tap(int argc, char **argv);
 int cmd_attach(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_resolve(int argc, char **argv);
-
-const struct command *commands_list(void);
 
 #endif

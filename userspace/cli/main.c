@@ -6,6 +6,12 @@
 #include <stdio.h>
 #include <string.h>
 
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
 static const struct command command_table[] = {
     {"help", cmd_help, "show this help"},
     {"attach", cmd_attach, "run a local command as a pod: its traffic, env, DNS and files"},
@@ -16,11 +22,6 @@ static const struct command command_table[] = {
     {"tap", cmd_tap, "mirror a pod's incoming packets into a pcap file (debugging)"},
     {NULL, NULL, NULL},
 };
-
-const struct command *commands_list(void)
-{
-	return command_table;
-}
 
 int cmd_help(int argc, char **argv)
 {

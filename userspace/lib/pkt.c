@@ -1,7 +1,6 @@
 /* IPv4/TCP/UDP header parsing and building with Internet checksums; parsers accept any bytes. */
 #include "pkt.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <string.h>
 

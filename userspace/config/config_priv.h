@@ -20,7 +20,7 @@ enum cfg_kind {
 struct cfg_key {
 	const char *path; /* full dotted path: "incoming.http_filter.header" */
 	enum cfg_kind kind;
-	size_t off; /* offset of the field in struct bm_config */
+	size_t off; /* offset of the field in struct bm_userconfig */
 	int (*check)(const char *s, struct bm_error *err); /* CFG_STRING only */
 };
 
@@ -38,14 +38,14 @@ void config_key_hint(const char *prefix, const char *name, char *buf, size_t len
 unsigned int config_edit_distance(const char *a, const char *b);
 
 /* Field accessors and item-wise stores, each checking its value. */
-void *config_field(struct bm_config *cfg, const struct cfg_key *k);
-int config_store_scalar(struct bm_config *cfg, const struct cfg_key *k, const char *s,
+void *config_field(struct bm_userconfig *cfg, const struct cfg_key *k);
+int config_store_scalar(struct bm_userconfig *cfg, const struct cfg_key *k, const char *s,
 			struct bm_error *err);
 int config_parse_bool(const char *s, bool *out, struct bm_error *err);
 /* Empties a list or map key and marks it as set (an explicit "[]"). */
-void config_clear_list(struct bm_config *cfg, const struct cfg_key *k);
+void config_clear_list(struct bm_userconfig *cfg, const struct cfg_key *k);
 /* Appends one item given as a string (a port, "host:port", a glob, a path). */
-int config_append_item(struct bm_config *cfg, const struct cfg_key *k, const char *s,
+int config_append_item(struct bm_userconfig *cfg, const struct cfg_key *k, const char *s,
 		       struct bm_error *err);
 int config_append_endpoint(struct bm_endpoint_list *l, const char *host, uint16_t port,
 			   uint16_t local_port, struct bm_error *err);

@@ -1,6 +1,8 @@
-/* The developer side of a session: agent links, the twin's tun, the replayer, until exit. */
-#ifndef BPFMIRROR_CLI_SESSION_H
-#define BPFMIRROR_CLI_SESSION_H
+/* The developer side of an attach session: agent links, the twin's tun, the replayer, until exit.
+ */
+/* (The agent's side of the same session is agent/session*.c.) */
+#ifndef BPFMIRROR_ATTACH_SESSION_H
+#define BPFMIRROR_ATTACH_SESSION_H
 
 #include "client.h"
 #include "twin.h"
@@ -8,8 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define SESSION_MAX_LINKS 16
-#define SESSION_MAX_PORTS 32
+#define ATTACH_MAX_LINKS 16
+#define ATTACH_MAX_PORTS 32
 
 /* What an attach asks of each agent; kept for re-attaching after a loss. */
 struct attach_params {
@@ -18,7 +20,7 @@ struct attach_params {
 	bool steal;
 	const char *header;
 	const char *path;
-	uint32_t ports[SESSION_MAX_PORTS];
+	uint32_t ports[ATTACH_MAX_PORTS];
 	size_t nports;
 	bool exit_on_disconnect;
 	bool interactive;	/* an interactive shell: Ctrl-C is its, not ours */
@@ -40,14 +42,14 @@ struct link {
 	uint16_t range_lo, range_hi;
 	bool up;
 	int64_t retry_at_ms;
-	bool stealing[SESSION_MAX_PORTS]; /* steal active for ports[i] (Subscribe sent) */
+	bool stealing[ATTACH_MAX_PORTS]; /* steal active for ports[i] (Subscribe sent) */
 };
 
 /* Connects and attaches one link; on success *reply holds the AttachReply. */
 int link_attach(struct link *l, const struct attach_params *p, Bpfmirror__Frame **reply, char *err,
 		size_t errlen);
 
-struct session_stats {
+struct attach_session_stats {
 	uint64_t pkts_from_agent;
 	uint64_t pkts_to_agent;
 	uint64_t pkts_to_tun;
@@ -60,7 +62,7 @@ struct session_stats {
  * returned, 128+N for a signal) or, with exit_on_disconnect, an agent link
  * is lost (then 1 after stopping the command). Links must be attached.
  */
-int session_run(struct link *links, size_t nlinks, const struct attach_params *p, struct twin *tw,
-		struct session_stats *st);
+int attach_session_run(struct link *links, size_t nlinks, const struct attach_params *p,
+		       struct twin *tw, struct attach_session_stats *st);
 
 #endif

@@ -3,6 +3,7 @@
 #define BPFMIRROR_KUBE_H
 
 #include "kubeconfig.h"
+#include "opttab.h"
 
 #include <json-c/json.h>
 #include <stdbool.h>
@@ -77,7 +78,6 @@ int kube_exec_credential(const struct kubeconfig *kc, struct kube_exec_cred *out
 			 struct kube_err *err);
 void kube_exec_cred_clear(struct kube_exec_cred *cred);
 
-/* Small accessors for json-c objects; NULL when absent or of another type. */
 /* The -n/--namespace, --kubeconfig and --context flags of every command. */
 struct kube_flags {
 	const char *ns;
@@ -87,6 +87,16 @@ struct kube_flags {
 
 /* Takes getopt's OPT ('n', 'k' or 'c') into F; false for any other option. */
 bool kube_flags_take(struct kube_flags *f, int opt, const char *arg);
+
+/* Their entries in a command's opttab table. */
+#define KUBE_FLAGS_OPTS                                                                            \
+	{"namespace", 'n', OPTTAB_SHORT, "NAMESPACE", "namespace (default: the context's)"},       \
+	    {"kubeconfig", 'k', 0, "FILE", "kubeconfig (default: $KUBECONFIG, ~/.kube/config)"},   \
+	{                                                                                          \
+		"context", 'c', 0, "NAME", "kubeconfig context (default: its current one)"         \
+	}
+
+/* Small accessors for json-c objects; NULL when absent or of another type. */
 
 json_object *kj_get(json_object *obj, const char *path); /* "a.b.c" */
 const char *kj_str(json_object *obj, const char *path);

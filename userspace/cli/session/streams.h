@@ -3,7 +3,7 @@
 #define BPFMIRROR_CLI_STREAMS_H
 
 #include "evloop.h"
-#include "session.h"
+#include "attach_session.h"
 #include "wire.h"
 
 #include <sys/types.h>
@@ -14,10 +14,11 @@
  * developer's process listens); bytes, half-closes and resets are relayed
  * both ways. The sockets are made by a small helper process that joined the
  * twin's user and network namespaces (no privileges needed: the developer
- * owns them) and passes them back over a socketpair. The local process sees
- * the connection coming from the pod's own address, not the original
- * client's: the router never rewrites bytes (no X-Forwarded-For); the
- * client's address is in the Stream* frames and in the agent's logs.
+ * owns them) and passes them back over a socketpair. Each socket is bound to
+ * the original client's address and port (an alias on the twin's loopback),
+ * so the local process sees the real caller as its peer, as it would in the
+ * pod; where that bind fails the peer is the pod's own address. The router
+ * never rewrites bytes (no X-Forwarded-For).
  */
 struct streams;
 

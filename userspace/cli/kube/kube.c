@@ -355,31 +355,22 @@ out:
 	return ret;
 }
 
-int kube_exec_credential(const struct kubeconfig *kc, struct kube_exec_cred *out,
-			 struct kube_err *err)
-{
-	const struct kube_exec *x = kc->exec;
-	const char *api = x && x->api_version ? x->api_version : KUBE_EXEC_DEFAULT_API;
-	int outp[2] = {-1, -1}, errp[2] = {-1, -1};
-	char *info = NULL, *buf = NULL, *info_env = NULL;
-	char **argv = NULL, **envp = NULL;
-	size_t len = 0;
-	int ret, status = 0, child_errno = 0;
-	pid_t pid = -1;
+/* One run of a credential plugin. */
+struct plugin_run {
+	char *buf; /* its stdout */
+	size_t len;
+	int read_ret;	/* 0, or why reading stdout failed (-ETIMEDOUT...) */
+	int status;	/* its wait status */
+	int exec_errno; /* why exec failed; 0 when it ran */
+};
 
-	memset(out, 0, sizeof(*out));
-	if (!x)
-		return -EINVAL;
-	if (asprintf(&info,
-		     "{\"apiVersion\":\"%s\",\"kind\":\"ExecCredential\",\"spec\":{"
-		     "\"interactive\":%s}}",
-		     api, isatty(STDIN_FILENO) ? "true" : "false") < 0) {
-		info = NULL;
-		return -ENOMEM;
-	}
-	ret = exec_vectors(x, info, &argv, &envp, &info_env);
-	if (ret)
-		goto out;
+/* Forks and runs the plugin, reads its output and reaps it; 0 or -errno (no pipe, no fork). */
+static int run_plugin(char **argv, char **envp, struct plugin_run *pr)
+{
+	int outp[2] = {-1, -1}, errp[2] = {-1, -1};
+	int ret = 0;
+	pid_t pid;
+
 	if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
 		ret = -errno;
 		goto out;
@@ -395,43 +386,80 @@ int kube_exec_credential(const struct kubeconfig *kc, struct kube_exec_cred *out
 	close(outp[1]);
 	close(errp[1]);
 	outp[1] = errp[1] = -1;
-	ret = read_plugin_output(outp[0], &buf, &len);
-	if (ret)
+	pr->read_ret = read_plugin_output(outp[0], &pr->buf, &pr->len);
+	if (pr->read_ret)
 		kill(pid, SIGKILL);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	while (waitpid(pid, &pr->status, 0) < 0 && errno == EINTR)
 		;
-	if (read(errp[0], &child_errno, sizeof(child_errno)) == sizeof(child_errno)) {
-		ret = -child_errno;
-		kube_err_set(err, "cannot run credential plugin '%s': %s", x->command,
-			     strerror(child_errno));
-		if (x->install_hint)
-			kube_err_hint(err, "%s", x->install_hint);
-		goto out;
-	}
-	if (ret) {
-		kube_err_set(err, "credential plugin '%s' %s", x->command,
-			     ret == -ETIMEDOUT ? "did not finish in time" : "failed");
-		goto out;
-	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		ret = -EIO;
-		kube_err_set(err, "credential plugin '%s' failed (exit status %d)", x->command,
-			     WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-		if (x->install_hint)
-			kube_err_hint(err, "%s", x->install_hint);
-		goto out;
-	}
-	ret = parse_exec_credential(x->command, buf, len, out, err);
+	if (read(errp[0], &pr->exec_errno, sizeof(pr->exec_errno)) != sizeof(pr->exec_errno))
+		pr->exec_errno = 0;
 out:
-	if (buf)
-		explicit_bzero(buf, len);
-	free(buf);
 	for (int i = 0; i < 2; i++) {
 		if (outp[i] >= 0)
 			close(outp[i]);
 		if (errp[i] >= 0)
 			close(errp[i]);
 	}
+	return ret;
+}
+
+/* Why the plugin's run gave no credential (in ERR, with the install hint), or 0. */
+static int plugin_failure(const struct kube_exec *x, const struct plugin_run *pr,
+			  struct kube_err *err)
+{
+	if (pr->exec_errno) {
+		kube_err_set(err, "cannot run credential plugin '%s': %s", x->command,
+			     strerror(pr->exec_errno));
+		if (x->install_hint)
+			kube_err_hint(err, "%s", x->install_hint);
+		return -pr->exec_errno;
+	}
+	if (pr->read_ret) {
+		kube_err_set(err, "credential plugin '%s' %s", x->command,
+			     pr->read_ret == -ETIMEDOUT ? "did not finish in time" : "failed");
+		return pr->read_ret;
+	}
+	if (!WIFEXITED(pr->status) || WEXITSTATUS(pr->status) != 0) {
+		kube_err_set(err, "credential plugin '%s' failed (exit status %d)", x->command,
+			     WIFEXITED(pr->status) ? WEXITSTATUS(pr->status)
+						   : 128 + WTERMSIG(pr->status));
+		if (x->install_hint)
+			kube_err_hint(err, "%s", x->install_hint);
+		return -EIO;
+	}
+	return 0;
+}
+
+int kube_exec_credential(const struct kubeconfig *kc, struct kube_exec_cred *out,
+			 struct kube_err *err)
+{
+	const struct kube_exec *x = kc->exec;
+	const char *api = x && x->api_version ? x->api_version : KUBE_EXEC_DEFAULT_API;
+	struct plugin_run pr = {.buf = NULL};
+	char *info = NULL, *info_env = NULL;
+	char **argv = NULL, **envp = NULL;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	if (!x)
+		return -EINVAL;
+	if (asprintf(&info,
+		     "{\"apiVersion\":\"%s\",\"kind\":\"ExecCredential\",\"spec\":{"
+		     "\"interactive\":%s}}",
+		     api, isatty(STDIN_FILENO) ? "true" : "false") < 0) {
+		info = NULL;
+		return -ENOMEM;
+	}
+	ret = exec_vectors(x, info, &argv, &envp, &info_env);
+	if (!ret)
+		ret = run_plugin(argv, envp, &pr);
+	if (!ret)
+		ret = plugin_failure(x, &pr, err);
+	if (!ret)
+		ret = parse_exec_credential(x->command, pr.buf, pr.len, out, err);
+	if (pr.buf)
+		explicit_bzero(pr.buf, pr.len);
+	free(pr.buf);
 	free(envp);
 	free(argv);
 	free(info_env);

@@ -1,5 +1,7 @@
-/* The developer side of a session: agent links, the twin's tun, the replayer, until exit. */
-#include "session.h"
+/* The developer side of an attach session: agent links, the twin's tun, the replayer, until exit.
+ */
+#include "attach_session.h"
+#include "bpfmirror_abi.h"
 #include "evloop.h"
 #include "log.h"
 #include "pkt.h"
@@ -28,10 +30,7 @@
 #define LISTEN_POLL_MS 200
 #define SYNC_MS	       1000
 
-/* Reasons of the BPF ABI the CLI cares about (bpf/bpfmirror_abi.h). */
-#define REASON_MIRRORED 1
-
-struct sess {
+struct attach_session {
 	struct evloop *loop;
 	struct link *links;
 	size_t nlinks;
@@ -39,7 +38,7 @@ struct sess {
 	struct twin *tw;
 	struct replay *rp;
 	struct streams *streams; /* filtered steal */
-	struct session_stats *st;
+	struct attach_session_stats *st;
 	int sigfd;
 	int exit_status;
 	bool child_done;
@@ -115,7 +114,7 @@ fail:
 
 static int tun_emit(void *ctx, const void *pkt, size_t len)
 {
-	struct sess *s = ctx;
+	struct attach_session *s = ctx;
 
 	if (write(s->tw->tun_fd, pkt, len) != (ssize_t)len) {
 		s->st->tun_write_errors++;
@@ -129,7 +128,7 @@ static int tun_emit(void *ctx, const void *pkt, size_t len)
 static void replay_report(void *ctx, enum replay_event ev, const struct replay_tuple *t,
 			  uint64_t bytes)
 {
-	struct sess *s = ctx;
+	struct attach_session *s = ctx;
 
 	(void)bytes;
 	if (ev != REPLAY_EV_REFUSED || s->refused_told)
@@ -140,7 +139,7 @@ static void replay_report(void *ctx, enum replay_event ev, const struct replay_t
 		 t->pport);
 }
 
-static void on_batch(struct sess *s, const Bpfmirror__PacketBatch *b)
+static void on_batch(struct attach_session *s, const Bpfmirror__PacketBatch *b)
 {
 	uint64_t now = (uint64_t)evloop_now_ms();
 
@@ -150,7 +149,7 @@ static void on_batch(struct sess *s, const Bpfmirror__PacketBatch *b)
 		s->st->pkts_from_agent++;
 		if (len == 0 || len > PKT_MAX)
 			continue;
-		if (pk->reason == REASON_MIRRORED) {
+		if (pk->reason == BM_R_MIRRORED) {
 			replay_from_agent(s->rp, pk->data.data, len, now);
 			continue;
 		}
@@ -166,7 +165,7 @@ static void on_batch(struct sess *s, const Bpfmirror__PacketBatch *b)
 	}
 }
 
-static bool is_mirror_reply(const struct sess *s, const uint8_t *p, size_t len)
+static bool is_mirror_reply(const struct attach_session *s, const uint8_t *p, size_t len)
 {
 	size_t ihl;
 	uint16_t sport;
@@ -183,7 +182,7 @@ static bool is_mirror_reply(const struct sess *s, const uint8_t *p, size_t len)
 	return false;
 }
 
-static struct link *link_for_source(struct sess *s, const uint8_t *p)
+static struct link *link_for_source(struct attach_session *s, const uint8_t *p)
 {
 	uint32_t src;
 
@@ -194,7 +193,7 @@ static struct link *link_for_source(struct sess *s, const uint8_t *p)
 	return &s->links[0];
 }
 
-static void send_batch(struct sess *s, struct link *l, Bpfmirror__Packet **pkts, size_t n)
+static void send_batch(struct attach_session *s, struct link *l, Bpfmirror__Packet **pkts, size_t n)
 {
 	Bpfmirror__Frame f = BPFMIRROR__FRAME__INIT;
 	Bpfmirror__PacketBatch b = BPFMIRROR__PACKET_BATCH__INIT;
@@ -216,7 +215,7 @@ static void on_tun(struct evloop *loop, int fd, unsigned events, void *ctx)
 	static uint8_t bufs[TUN_BATCH][2048];
 	Bpfmirror__Packet pk[TUN_BATCH], *ptr[TUN_BATCH];
 	struct link *owner[TUN_BATCH];
-	struct sess *s = ctx;
+	struct attach_session *s = ctx;
 	uint64_t now = (uint64_t)evloop_now_ms();
 	size_t n = 0;
 
@@ -255,7 +254,7 @@ static void on_tun(struct evloop *loop, int fd, unsigned events, void *ctx)
 
 static void on_local_accept(struct evloop *loop, int fd, unsigned events, void *ctx)
 {
-	struct sess *s = ctx;
+	struct attach_session *s = ctx;
 	uint16_t port = 0;
 
 	(void)events;
@@ -284,13 +283,13 @@ static void on_local_accept(struct evloop *loop, int fd, unsigned events, void *
 
 /* ---- fs.read_write: changed files go back to the pod ------------------------ */
 
-static struct sess *sync_sess;
+static struct attach_session *sync_sess;
 static time_t sync_since;
 static int sync_budget; /* files written back per tick: the loop must not stall */
 
 static int sync_one(const char *fpath, const struct stat *st, int flag, struct FTW *ftw)
 {
-	struct sess *s = sync_sess;
+	struct attach_session *s = sync_sess;
 	struct link *l = &s->links[0];
 	Bpfmirror__Frame f = BPFMIRROR__FRAME__INIT, *r = NULL;
 	Bpfmirror__FileRequest q = BPFMIRROR__FILE_REQUEST__INIT;
@@ -333,7 +332,7 @@ static int sync_one(const char *fpath, const struct stat *st, int flag, struct F
 
 static int64_t on_sync(struct evloop *loop, void *ctx)
 {
-	struct sess *s = ctx;
+	struct attach_session *s = ctx;
 	time_t now = time(NULL);
 	char path[4096];
 
@@ -355,12 +354,12 @@ static int64_t on_sync(struct evloop *loop, void *ctx)
 
 /* ---- links ----------------------------------------------------------------- */
 
-static void stop_command(struct sess *s)
+static void stop_command(struct attach_session *s)
 {
 	twin_signal(s->tw, SIGTERM);
 }
 
-static void link_down(struct sess *s, struct link *l, const char *why)
+static void link_down(struct attach_session *s, struct link *l, const char *why)
 {
 	if (!l->up)
 		return;
@@ -387,7 +386,7 @@ static void link_down(struct sess *s, struct link *l, const char *why)
 
 static void on_link_io(struct evloop *loop, int fd, unsigned events, void *ctx)
 {
-	struct sess *s = ctx;
+	struct attach_session *s = ctx;
 	struct link *l = NULL;
 
 	(void)loop;
@@ -449,13 +448,13 @@ static void on_link_io(struct evloop *loop, int fd, unsigned events, void *ctx)
 /* Streams queued a frame on l: write it when the socket takes it. */
 static void kick_link(void *ctx, struct link *l)
 {
-	struct sess *s = ctx;
+	struct attach_session *s = ctx;
 
 	if (l->up && client_pending(l->cl))
 		evloop_watch(s->loop, client_fd(l->cl), EV_READ | EV_WRITE, on_link_io, s);
 }
 
-static void reattach(struct sess *s, struct link *l)
+static void reattach(struct attach_session *s, struct link *l)
 {
 	Bpfmirror__Frame *r = NULL;
 	char err[512];
@@ -498,7 +497,7 @@ static bool twin_listens(pid_t pid, uint16_t port)
 	return found;
 }
 
-static void send_subscribe(struct sess *s, struct link *l, size_t i, bool on)
+static void send_subscribe(struct attach_session *s, struct link *l, size_t i, bool on)
 {
 	Bpfmirror__Frame f = BPFMIRROR__FRAME__INIT;
 	Bpfmirror__Subscribe sub = BPFMIRROR__SUBSCRIBE__INIT;
@@ -540,7 +539,7 @@ static void send_subscribe(struct sess *s, struct link *l, size_t i, bool on)
 
 static int64_t on_listen_poll(struct evloop *loop, void *ctx)
 {
-	struct sess *s = ctx;
+	struct attach_session *s = ctx;
 
 	(void)loop;
 	if (s->child_done)
@@ -558,7 +557,7 @@ static int64_t on_listen_poll(struct evloop *loop, void *ctx)
 
 static int64_t on_heartbeat(struct evloop *loop, void *ctx)
 {
-	struct sess *s = ctx;
+	struct attach_session *s = ctx;
 
 	(void)loop;
 	for (size_t i = 0; i < s->nlinks; i++) {
@@ -576,7 +575,7 @@ static int64_t on_heartbeat(struct evloop *loop, void *ctx)
 
 static int64_t on_replay_tick(struct evloop *loop, void *ctx)
 {
-	struct sess *s = ctx;
+	struct attach_session *s = ctx;
 
 	(void)loop;
 	replay_tick(s->rp, (uint64_t)evloop_now_ms());
@@ -585,7 +584,7 @@ static int64_t on_replay_tick(struct evloop *loop, void *ctx)
 
 static void on_signal(struct evloop *loop, int fd, unsigned events, void *ctx)
 {
-	struct sess *s = ctx;
+	struct attach_session *s = ctx;
 	struct signalfd_siginfo si;
 
 	(void)events;
@@ -613,7 +612,7 @@ static void on_signal(struct evloop *loop, int fd, unsigned events, void *ctx)
 	}
 }
 
-static void detach_all(struct sess *s)
+static void detach_all(struct attach_session *s)
 {
 	for (size_t i = 0; i < s->nlinks; i++) {
 		struct link *l = &s->links[i];
@@ -633,14 +632,76 @@ static void detach_all(struct sess *s)
 	}
 }
 
-int session_run(struct link *links, size_t nlinks, const struct attach_params *p, struct twin *tw,
-		struct session_stats *st)
+/* SIGINT, SIGTERM, SIGHUP and SIGCHLD arrive on the loop through a signalfd (MASK blocked). */
+static int watch_signals(struct attach_session *s, sigset_t *mask)
+{
+	sigaddset(mask, SIGINT);
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGCHLD);
+	sigaddset(mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, mask, NULL);
+	s->sigfd = signalfd(-1, mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (s->sigfd < 0 || evloop_watch(s->loop, s->sigfd, EV_READ, on_signal, s))
+		return -1;
+	return 0;
+}
+
+/* The tun, the locals' listeners, the attached links and the periodic work. */
+static int watch_sources(struct attach_session *s)
+{
+	const struct attach_params *p = s->p;
+	struct twin *tw = s->tw;
+
+	if (evloop_watch(s->loop, tw->tun_fd, EV_READ, on_tun, s))
+		return -1;
+	for (size_t i = 0; i < tw->nlocal; i++)
+		evloop_watch(s->loop, tw->local_fds[i], EV_READ, on_local_accept, s);
+	for (size_t i = 0; i < s->nlinks; i++)
+		if (s->links[i].up)
+			evloop_watch(s->loop, client_fd(s->links[i].cl), EV_READ, on_link_io, s);
+	evloop_timer(s->loop, HEARTBEAT_MS, on_heartbeat, s);
+	evloop_timer(s->loop, REPLAY_TICK_MS, on_replay_tick, s);
+	if (p->rw_paths && p->rw_paths[0] && p->files_root) {
+		sync_since = time(NULL);
+		evloop_timer(s->loop, SYNC_MS, on_sync, s);
+	}
+	/* Steal (whole or filtered): only while the local process listens. */
+	if (p->steal)
+		evloop_timer(s->loop, 0, on_listen_poll, s);
+	return 0;
+}
+
+/* A SIGCHLD that arrived before the mask is caught by this first check. */
+static void check_child_done(struct attach_session *s)
+{
+	int status;
+
+	if (waitpid(s->tw->pid, &status, WNOHANG) == s->tw->pid) {
+		s->child_done = true;
+		s->exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	}
+}
+
+static void log_replay_stats(struct replay *rp)
+{
+	struct replay_stats rs;
+
+	replay_stats(rp, &rs);
+	log_debug("mirror: %llu connections, %llu bytes delivered, %llu dropped over budget",
+		  (unsigned long long)rs.conns_opened, (unsigned long long)rs.bytes_delivered,
+		  (unsigned long long)rs.bytes_over_budget);
+}
+
+int attach_session_run(struct link *links, size_t nlinks, const struct attach_params *p,
+		       struct twin *tw, struct attach_session_stats *st)
 {
 	struct replay_opts ro = {.emit = tun_emit, .report = replay_report};
-	struct sess *s = calloc(1, sizeof(*s));
+	struct attach_session *s = calloc(1, sizeof(*s));
+	struct streams_opts so = {.twin_pid = tw->pid, .kick = kick_link};
 	sigset_t mask;
 	int rc = 1;
 
+	sigemptyset(&mask);
 	if (!s)
 		return 1;
 	s->links = links;
@@ -654,58 +715,19 @@ int session_run(struct link *links, size_t nlinks, const struct attach_params *p
 	s->rp = replay_new(&ro);
 	if (!s->loop || !s->rp)
 		goto out;
-	{
-		struct streams_opts so = {
-		    .loop = s->loop, .twin_pid = tw->pid, .kick = kick_link, .ctx = s};
-		s->streams = streams_new(&so);
-		if (!s->streams)
-			goto out;
-	}
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	s->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (s->sigfd < 0 || evloop_watch(s->loop, s->sigfd, EV_READ, on_signal, s) ||
-	    evloop_watch(s->loop, tw->tun_fd, EV_READ, on_tun, s))
+	so.loop = s->loop;
+	so.ctx = s;
+	s->streams = streams_new(&so);
+	if (!s->streams || watch_signals(s, &mask) || watch_sources(s))
 		goto out;
-	for (size_t i = 0; i < tw->nlocal; i++)
-		evloop_watch(s->loop, tw->local_fds[i], EV_READ, on_local_accept, s);
-	for (size_t i = 0; i < nlinks; i++)
-		if (links[i].up)
-			evloop_watch(s->loop, client_fd(links[i].cl), EV_READ, on_link_io, s);
-	evloop_timer(s->loop, HEARTBEAT_MS, on_heartbeat, s);
-	evloop_timer(s->loop, REPLAY_TICK_MS, on_replay_tick, s);
-	if (p->rw_paths && p->rw_paths[0] && p->files_root) {
-		sync_since = time(NULL);
-		evloop_timer(s->loop, SYNC_MS, on_sync, s);
-	}
-	/* Steal (whole or filtered): only while the local process listens. */
-	if (p->steal)
-		evloop_timer(s->loop, 0, on_listen_poll, s);
-	/* A SIGCHLD that arrived before the mask is caught by this first check. */
-	{
-		int status;
-		if (waitpid(tw->pid, &status, WNOHANG) == tw->pid) {
-			s->child_done = true;
-			s->exit_status =
-			    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-		}
-	}
+	check_child_done(s);
 	if (!s->child_done)
 		evloop_run(s->loop);
 	detach_all(s);
 	rc = s->exit_status;
 out:
 	if (s->rp) {
-		struct replay_stats rs;
-		replay_stats(s->rp, &rs);
-		log_debug(
-		    "mirror: %llu connections, %llu bytes delivered, %llu dropped over budget",
-		    (unsigned long long)rs.conns_opened, (unsigned long long)rs.bytes_delivered,
-		    (unsigned long long)rs.bytes_over_budget);
+		log_replay_stats(s->rp);
 		replay_free(s->rp);
 	}
 	streams_free(s->streams);

@@ -9,7 +9,7 @@
 /*
  * How the pieces fit (docs/config.md is the user-facing reference):
  *
- *	struct bm_config cfg;
+ *	struct bm_userconfig cfg;
  *	struct bm_error err;
  *
  *	config_defaults(&cfg);                        built-in defaults
@@ -92,7 +92,12 @@ struct bm_mark {
 	unsigned int column;
 };
 
-struct bm_config {
+/*
+ * The developer's settings (bpfmirror.yaml plus flags). Named apart from
+ * struct bm_config in bpf/bpfmirror_abi.h, the BPF programs' read-only data,
+ * so that both headers can be included in one file.
+ */
+struct bm_userconfig {
 	char *target;	  /* KIND/NAME[/container/NAME]; NULL: given on the command line */
 	char *namespace;  /* NULL: the kubeconfig context's namespace */
 	char *kubeconfig; /* NULL: $KUBECONFIG, then ~/.kube/config */
@@ -139,17 +144,17 @@ struct bm_target {
  * Fills cfg with the built-in defaults (overwriting it: call config_free first
  * on a config that owns memory). Returns 0 or -ENOMEM.
  */
-int config_defaults(struct bm_config *cfg);
+int config_defaults(struct bm_userconfig *cfg);
 /* Frees everything cfg owns and leaves it zeroed. */
-void config_free(struct bm_config *cfg);
+void config_free(struct bm_userconfig *cfg);
 
 /*
  * Reads a YAML file on top of cfg (keys it names replace the current values;
  * lists are replaced, not merged). Errors start with "PATH:LINE:COLUMN: KEY: ".
  */
-int config_load_file(const char *path, struct bm_config *cfg, struct bm_error *err);
+int config_load_file(const char *path, struct bm_userconfig *cfg, struct bm_error *err);
 /* The same from memory; name is used in messages ("bpfmirror.yaml"). */
-int config_load_buffer(const char *name, const char *buf, size_t len, struct bm_config *cfg,
+int config_load_buffer(const char *name, const char *buf, size_t len, struct bm_userconfig *cfg,
 		       struct bm_error *err);
 
 /*
@@ -164,20 +169,21 @@ int config_load_buffer(const char *name, const char *buf, size_t len, struct bm_
  * Setting "" on a string key (target, namespace, kubeconfig, context,
  * incoming.http_filter.header/path, agent.address) resets it to its default.
  */
-int config_set_option(struct bm_config *cfg, const char *key, const char *value,
+int config_set_option(struct bm_userconfig *cfg, const char *key, const char *value,
 		      struct bm_error *err);
-int config_append_option(struct bm_config *cfg, const char *key, const char *value,
+int config_append_option(struct bm_userconfig *cfg, const char *key, const char *value,
 			 struct bm_error *err);
-int config_apply_assignment(struct bm_config *cfg, const char *assignment, struct bm_error *err);
+int config_apply_assignment(struct bm_userconfig *cfg, const char *assignment,
+			    struct bm_error *err);
 
 /*
  * Checks that need several keys, after the file and the flags: an HTTP
  * filter needs incoming.mode steal.
  */
-int config_validate(const struct bm_config *cfg, struct bm_error *err);
+int config_validate(const struct bm_userconfig *cfg, struct bm_error *err);
 
 /* One line describing cfg for "verify-config" ("target pod/x, mirror ports 80, ..."). */
-void config_summary(const struct bm_config *cfg, char *buf, size_t len);
+void config_summary(const struct bm_userconfig *cfg, char *buf, size_t len);
 
 /* Value parsers shared by the loader, the flags and the attach command. */
 int config_parse_mode(const char *s, enum bm_incoming_mode *out, struct bm_error *err);
@@ -191,7 +197,7 @@ int config_parse_target(const char *s, struct bm_target *out, struct bm_error *e
 int config_check_regex(const char *re, bool icase, struct bm_error *err);
 
 /* Matching rules the consumers of env.* and fs.* share (see docs/config.md). */
-bool config_env_selected(const struct bm_config *cfg, const char *name);
+bool config_env_selected(const struct bm_userconfig *cfg, const char *name);
 bool config_path_matches(const char *pattern, const char *path);
 
 const char *config_mode_name(enum bm_incoming_mode mode);

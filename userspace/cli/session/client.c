@@ -1,6 +1,5 @@
 /* The CLI side of the control channel: connect, handshake, requests and frames. */
 #include "client.h"
-#include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>

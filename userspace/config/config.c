@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define OFF(field) offsetof(struct bm_config, field)
+#define OFF(field) offsetof(struct bm_userconfig, field)
 
 static int check_target(const char *s, struct bm_error *err)
 {
@@ -94,7 +94,7 @@ const struct cfg_key *config_key_find(const char *path)
 	return NULL;
 }
 
-void *config_field(struct bm_config *cfg, const struct cfg_key *k)
+void *config_field(struct bm_userconfig *cfg, const struct cfg_key *k)
 {
 	return (char *)cfg + k->off;
 }
@@ -173,7 +173,7 @@ static void env_map_free(struct bm_env_map *m)
 	m->n = 0;
 }
 
-void config_free(struct bm_config *cfg)
+void config_free(struct bm_userconfig *cfg)
 {
 	for (const struct cfg_key *k = config_keys; k->path; k++) {
 		void *f = config_field(cfg, k);
@@ -206,7 +206,7 @@ static int strlist_push(struct bm_strlist *l, const char *s)
 	return 0;
 }
 
-int config_defaults(struct bm_config *cfg)
+int config_defaults(struct bm_userconfig *cfg)
 {
 	/* The developer's own PATH and HOME; the loader's variables would point
 	 * the local binary at the container's libraries (or preload them). */
@@ -233,7 +233,7 @@ err_free:
 	return rc;
 }
 
-void config_clear_list(struct bm_config *cfg, const struct cfg_key *k)
+void config_clear_list(struct bm_userconfig *cfg, const struct cfg_key *k)
 {
 	void *f = config_field(cfg, k);
 
@@ -276,7 +276,7 @@ static char *expand_home(const struct cfg_key *k, const char *s)
 	return out;
 }
 
-int config_store_scalar(struct bm_config *cfg, const struct cfg_key *k, const char *s,
+int config_store_scalar(struct bm_userconfig *cfg, const struct cfg_key *k, const char *s,
 			struct bm_error *err)
 {
 	void *f = config_field(cfg, k);
@@ -374,7 +374,7 @@ static int append_pattern(struct bm_strlist *l, const char *s, bool path, struct
 	return strlist_push(l, s);
 }
 
-int config_append_item(struct bm_config *cfg, const struct cfg_key *k, const char *s,
+int config_append_item(struct bm_userconfig *cfg, const struct cfg_key *k, const char *s,
 		       struct bm_error *err)
 {
 	void *f = config_field(cfg, k);
@@ -478,7 +478,7 @@ static int set_env_option(struct bm_env_map *m, const char *env_name, const char
 	return config_env_set(m, name, eq + 1, false, err);
 }
 
-static int set_or_append(struct bm_config *cfg, const char *key, const char *value, bool append,
+static int set_or_append(struct bm_userconfig *cfg, const char *key, const char *value, bool append,
 			 struct bm_error *err)
 {
 	const struct cfg_key *k;
@@ -522,19 +522,19 @@ out:
 	return rc;
 }
 
-int config_set_option(struct bm_config *cfg, const char *key, const char *value,
+int config_set_option(struct bm_userconfig *cfg, const char *key, const char *value,
 		      struct bm_error *err)
 {
 	return set_or_append(cfg, key, value, false, err);
 }
 
-int config_append_option(struct bm_config *cfg, const char *key, const char *value,
+int config_append_option(struct bm_userconfig *cfg, const char *key, const char *value,
 			 struct bm_error *err)
 {
 	return set_or_append(cfg, key, value, true, err);
 }
 
-int config_apply_assignment(struct bm_config *cfg, const char *assignment, struct bm_error *err)
+int config_apply_assignment(struct bm_userconfig *cfg, const char *assignment, struct bm_error *err)
 {
 	const char *eq = strchr(assignment, '=');
 	char key[128];
@@ -546,7 +546,7 @@ int config_apply_assignment(struct bm_config *cfg, const char *assignment, struc
 	return config_set_option(cfg, key, eq + 1, err);
 }
 
-int config_validate(const struct bm_config *cfg, struct bm_error *err)
+int config_validate(const struct bm_userconfig *cfg, struct bm_error *err)
 {
 	if ((cfg->incoming.header || cfg->incoming.path) && cfg->incoming.mode != BM_MODE_STEAL) {
 		if (cfg->filter_mark.line && cfg->file)
@@ -579,7 +579,7 @@ static void append_fmt(char *buf, size_t len, size_t *pos, const char *fmt, ...)
 		*pos += (size_t)n;
 }
 
-void config_summary(const struct bm_config *cfg, char *buf, size_t len)
+void config_summary(const struct bm_userconfig *cfg, char *buf, size_t len)
 {
 	size_t pos = 0;
 

@@ -1,4 +1,4 @@
-/* Loads bpfmirror.yaml with libyaml's document API onto a struct bm_config. */
+/* Loads bpfmirror.yaml with libyaml's document API onto a struct bm_userconfig. */
 #include "config_priv.h"
 
 #include <ctype.h>
@@ -24,7 +24,7 @@ enum scalar_type {
 struct loader {
 	const char *name; /* the file as the user named it */
 	yaml_document_t *doc;
-	struct bm_config *cfg;
+	struct bm_userconfig *cfg;
 	struct bm_error *err;
 };
 
@@ -489,7 +489,7 @@ static int syntax_error(struct loader *ld, const yaml_parser_t *parser)
 			  parser->problem ? parser->problem : "invalid input");
 }
 
-int config_load_buffer(const char *name, const char *buf, size_t len, struct bm_config *cfg,
+int config_load_buffer(const char *name, const char *buf, size_t len, struct bm_userconfig *cfg,
 		       struct bm_error *err)
 {
 	struct loader ld = {.name = name, .cfg = cfg, .err = err};
@@ -552,7 +552,7 @@ out_parser:
 	return rc;
 }
 
-int config_load_file(const char *path, struct bm_config *cfg, struct bm_error *err)
+int config_load_file(const char *path, struct bm_userconfig *cfg, struct bm_error *err)
 {
 	struct stat st;
 	char *buf = NULL;
