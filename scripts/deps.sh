@@ -49,4 +49,4 @@ if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
 		nodejs npm >/dev/null
 fi
 sh "$(dirname "$0")/helm.sh" ||
-	echo "deps: helm/kubectl not installed; the chart tests will be skipped" >&2
+	echo "deps: helm/kubectl not installed; the chart tests will fail" >&2

@@ -28,16 +28,9 @@ fail() { # fail TEXT: a setup step failed, the rest cannot run
 	give_up "$*"
 }
 
-# The driver: built by the Makefile (test/tools/tools.mk) or, failing that, compiled here.
+# The driver is built by the Makefile (test/tools/tools.mk).
 DRIVER=build/test/tools/replay_driver
-if ! make -s "$DRIVER" >/dev/null 2>&1 || [ ! -x "$DRIVER" ]; then
-	DRIVER="$T/replay_driver"
-	# shellcheck disable=SC2046
-	${CC:-cc} -O2 -std=gnu11 -D_GNU_SOURCE -Iuserspace/lib -o "$DRIVER" \
-		test/tools/replay_driver.c userspace/lib/pkt.c userspace/lib/replay.c \
-		userspace/lib/replay_buf.c userspace/lib/log.c $(pkg-config --cflags --libs libbpf) ||
-		fail "cannot build the driver"
-fi
+{ make -s "$DRIVER" >/dev/null 2>&1 && [ -x "$DRIVER" ]; } || fail "cannot build the driver (make $DRIVER)"
 
 ip netns add "$NS" || fail "ip netns add"
 nsx() { ip netns exec "$NS" "$@"; }
