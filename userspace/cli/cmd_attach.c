@@ -6,6 +6,7 @@
 #include "opttab.h"
 #include "podfiles.h"
 #include "portforward.h"
+#include "regexcheck.h"
 #include "attach_session.h"
 #include "target.h"
 #include "twin.h"
@@ -398,25 +399,19 @@ static int fill_links(const struct bm_userconfig *cfg, const struct target *t,
 }
 
 /*
- * Filters are checked here, before anything is attached: POSIX ERE as the
- * agent compiles them (header case-insensitive). The agent checks again
- * (and also refuses back-references).
+ * Filters are checked here, before anything is attached, by the same
+ * validator the agent applies (header case-insensitive).
  */
 static int check_filter(const char *what, const char *re, int flags)
 {
-	char msg[200];
-	regex_t rx;
-	int rc;
+	char msg[256];
 
 	if (!re || !re[0])
 		return 0;
-	rc = regcomp(&rx, re, REG_EXTENDED | REG_NOSUB | flags);
-	if (rc) {
-		regerror(rc, &rx, msg, sizeof(msg));
-		log_error("attach: invalid %s regex '%s': %s", what, re, msg);
+	if (regex_check(re, flags, msg, sizeof(msg))) {
+		log_error("attach: %s: %s", what, msg);
 		return -EINVAL;
 	}
-	regfree(&rx);
 	return 0;
 }
 

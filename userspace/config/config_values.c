@@ -1,5 +1,6 @@
 /* Parsers and checks for single config values (modes, ports, addresses, targets, regexes). */
 #include "config_priv.h"
+#include "regexcheck.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -9,11 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Longest filter regex, its estimated compiled size and its group nesting. */
-#define REGEX_MAX_LEN	512
-#define REGEX_MAX_SIZE	2000
-#define REGEX_MAX_DEPTH 16
 
 int config_err(struct bm_error *err, const char *fmt, ...)
 {
@@ -239,150 +235,14 @@ int config_parse_target(const char *s, struct bm_target *out, struct bm_error *e
 	return 0;
 }
 
-/* The ']' that closes the bracket expression opened at P, or NULL when none does. */
-static const char *bracket_end(const char *p)
-{
-	p++;
-	if (*p == '^')
-		p++;
-	if (*p == ']')
-		p++;
-	while (*p && *p != ']') {
-		/* [:class:], [.coll.] and [=equiv=] may hold a ']'. */
-		if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
-			const char *end = strchr(p + 2, p[1]);
-
-			p = end && end[1] == ']' ? end + 1 : p;
-		}
-		p++;
-	}
-	return *p ? p : NULL;
-}
-
-/*
- * The interval "{m}", "{m,}" or "{m,n}" at *PP: how many copies glibc makes
- * (at least 1), with *PP moved to its last character; 0 when '{' starts no
- * interval, -E2BIG over REGEX_MAX_SIZE.
- */
-static long interval_count(const char **pp)
-{
-	const char *p = *pp;
-	unsigned long lo, hi;
-	char *end;
-
-	if (!isdigit((unsigned char)p[1]))
-		return 0;
-	lo = strtoul(p + 1, &end, 10);
-	hi = lo;
-	if (*end == ',')
-		hi = isdigit((unsigned char)end[1]) ? strtoul(end + 1, &end, 10) : lo + 1;
-	if (hi < lo)
-		hi = lo;
-	if (hi > REGEX_MAX_SIZE)
-		return -E2BIG;
-	if (hi == 0)
-		hi = 1;
-	*pp = *end ? end : end - 1;
-	return (long)hi;
-}
-
-/*
- * glibc compiles "x+" as "xx*" and "x{m,n}" as n copies of x, so nested or
- * stacked repetitions ("a++++", "((a{9}){9}){9}") grow the compiled form
- * exponentially. The agent compiles these filters too, so estimate the size
- * the same way and refuse what would be large. Back-references make matching
- * exponential, so they are refused too. Returns 0, -E2BIG or -ENOTSUP.
- */
-static int regex_shape(const char *re)
-{
-	size_t total[REGEX_MAX_DEPTH + 1] = {0}, last[REGEX_MAX_DEPTH + 1] = {0};
-	int depth = 0;
-
-	for (const char *p = re; *p; p++) {
-		size_t atom = 1;
-
-		switch (*p) {
-		case '\\':
-			if (p[1] >= '1' && p[1] <= '9')
-				return -ENOTSUP;
-			if (p[1])
-				p++;
-			break;
-		case '[':
-			/* A bracket expression is one atom. */
-			p = bracket_end(p);
-			if (!p)
-				return 0; /* unbalanced: regcomp reports it */
-			break;
-		case '(':
-			if (++depth > REGEX_MAX_DEPTH)
-				return -E2BIG;
-			total[depth] = last[depth] = 0;
-			continue;
-		case ')':
-			if (depth == 0)
-				break;
-			atom = total[depth--];
-			break;
-		case '|':
-			last[depth] = 0;
-			continue;
-		case '*':
-		case '?':
-			continue;
-		case '+':
-			total[depth] += last[depth];
-			last[depth] *= 2;
-			goto check;
-		case '{': {
-			long n = interval_count(&p);
-
-			if (n < 0)
-				return (int)n;
-			if (n == 0)
-				break;
-			total[depth] += last[depth] * (size_t)(n - 1);
-			last[depth] *= (size_t)n;
-			goto check;
-		}
-		default:
-			break;
-		}
-		total[depth] += atom;
-		last[depth] = atom;
-	check:
-		if (total[depth] > REGEX_MAX_SIZE || last[depth] > REGEX_MAX_SIZE)
-			return -E2BIG;
-	}
-	return 0;
-}
-
 int config_check_regex(const char *re, bool icase, struct bm_error *err)
 {
-	char what[256];
-	regex_t rx;
-	int rc;
+	char why[sizeof(err->msg)];
+	int rc = regex_check(re, icase ? REG_ICASE : 0, why, sizeof(why));
 
-	if (!*re)
-		return config_err(err, "expected a non-empty regular expression");
-	if (strlen(re) > REGEX_MAX_LEN)
-		return config_err(err, "regular expression longer than %d characters",
-				  REGEX_MAX_LEN);
-	rc = regex_shape(re);
-	if (rc == -ENOTSUP)
-		return config_err(err, "back-references (\\1..\\9) are not supported in filters");
-	if (rc)
-		return config_err(err,
-				  "regular expression too complex (nested or stacked "
-				  "repetitions would compile to more than %d nodes)",
-				  REGEX_MAX_SIZE);
-	rc = regcomp(&rx, re, REG_EXTENDED | REG_NOSUB | (icase ? REG_ICASE : 0));
-	if (rc) {
-		regerror(rc, &rx, what, sizeof(what));
-		return config_err(err, "invalid regular expression \"%.200s\": %s", re, what);
-	}
-	regfree(&rx);
-	return 0;
+	if (rc == -EINVAL)
+		return config_err(err, "%s", why);
+	return rc;
 }
 
 unsigned int config_edit_distance(const char *a, const char *b)

@@ -1,5 +1,6 @@
 /* Loads bpfmirror.yaml with libyaml's document API onto a struct bm_userconfig. */
 #include "config_priv.h"
+#include "readfile.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -554,56 +555,22 @@ out_parser:
 
 int config_load_file(const char *path, struct bm_userconfig *cfg, struct bm_error *err)
 {
-	struct stat st;
 	char *buf = NULL;
-	size_t got = 0;
-	int fd, rc;
+	size_t len = 0;
+	int rc;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		rc = -errno;
-		config_err(err, "%s: cannot open: %s", path, strerror(-rc));
+	rc = readfile_at(AT_FDCWD, path, BM_CONFIG_MAX_FILE_SIZE, READFILE_REGULAR, &buf, &len);
+	if (rc) {
+		if (rc == -EFBIG)
+			config_err(err, "%s: file too large (at most %u bytes)", path,
+				   BM_CONFIG_MAX_FILE_SIZE);
+		else if (rc == -EISDIR || rc == -EINVAL)
+			config_err(err, "%s: not a regular file", path);
+		else
+			config_err(err, "%s: cannot open: %s", path, strerror(-rc));
 		return rc;
 	}
-	if (fstat(fd, &st) < 0) {
-		rc = -errno;
-		config_err(err, "%s: cannot stat: %s", path, strerror(-rc));
-		goto out_close;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-		config_err(err, "%s: not a regular file", path);
-		goto out_close;
-	}
-	if (st.st_size > (off_t)BM_CONFIG_MAX_FILE_SIZE) {
-		rc = -EFBIG;
-		config_err(err, "%s: file too large (%lld bytes, at most %u)", path,
-			   (long long)st.st_size, BM_CONFIG_MAX_FILE_SIZE);
-		goto out_close;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		rc = -ENOMEM;
-		goto out_close;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = -errno;
-			config_err(err, "%s: read failed: %s", path, strerror(-rc));
-			goto out_free;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	rc = config_load_buffer(path, buf, got, cfg, err);
-out_free:
+	rc = config_load_buffer(path, buf, len, cfg, err);
 	free(buf);
-out_close:
-	close(fd);
 	return rc;
 }

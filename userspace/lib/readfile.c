@@ -19,7 +19,7 @@ int readfile_fd(int fd, size_t max, int flags, char **buf, size_t *len)
 		if (fstat(fd, &st) < 0)
 			return -errno;
 		if (!S_ISREG(st.st_mode))
-			return -EINVAL;
+			return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 	}
 	if (max > SIZE_MAX / 4)
 		return -EINVAL;

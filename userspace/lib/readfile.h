@@ -10,7 +10,7 @@
 #include <stddef.h>
 
 enum readfile_flags {
-	/* Refuse anything but a regular file (-EINVAL): no FIFO, device or dir. */
+	/* Refuse anything but a regular file: -EISDIR, or -EINVAL for a FIFO or device. */
 	READFILE_REGULAR = 1 << 0,
 };
 

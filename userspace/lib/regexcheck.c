@@ -8,12 +8,59 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The ']' that closes the bracket expression opened at P, or NULL when none does. */
+static const char *bracket_end(const char *p)
+{
+	p++;
+	if (*p == '^')
+		p++;
+	if (*p == ']')
+		p++;
+	while (*p && *p != ']') {
+		/* [:class:], [.coll.] and [=equiv=] may hold a ']'. */
+		if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+			const char *end = strchr(p + 2, p[1]);
+
+			p = end && end[1] == ']' ? end + 1 : p;
+		}
+		p++;
+	}
+	return *p ? p : NULL;
+}
+
+/*
+ * The interval "{m}", "{m,}" or "{m,n}" at *PP: how many copies glibc makes
+ * (at least 1), with *PP moved to its last character; 0 when '{' starts no
+ * interval, -E2BIG over REGEX_MAX_SIZE.
+ */
+static long interval_count(const char **pp)
+{
+	const char *p = *pp;
+	unsigned long lo, hi;
+	char *end;
+
+	if (!isdigit((unsigned char)p[1]))
+		return 0;
+	lo = strtoul(p + 1, &end, 10);
+	hi = lo;
+	if (*end == ',')
+		hi = isdigit((unsigned char)end[1]) ? strtoul(end + 1, &end, 10) : lo + 1;
+	if (hi < lo)
+		hi = lo;
+	if (hi > REGEX_MAX_SIZE)
+		return -E2BIG;
+	if (hi == 0)
+		hi = 1;
+	*pp = *end ? end : end - 1;
+	return (long)hi;
+}
+
 /*
  * glibc compiles "x+" as "xx*" and "x{m,n}" as n copies of x, so nested or
  * stacked repetitions ("a++++", "((a{9}){9}){9}") grow the compiled form
- * exponentially. Estimate the size the same way and refuse what would be
- * large. Back-references make matching exponential, so they are refused too.
- * Returns 0, -E2BIG or -ENOTSUP.
+ * exponentially. Estimate the size the same
+ * way and refuse what would be large. Back-references make matching
+ * exponential, so they are refused too. Returns 0, -E2BIG or -ENOTSUP.
  */
 static int regex_shape(const char *re)
 {
@@ -31,21 +78,9 @@ static int regex_shape(const char *re)
 				p++;
 			break;
 		case '[':
-			/* A bracket expression is one atom: skip to its closing ']'. */
-			p++;
-			if (*p == '^')
-				p++;
-			if (*p == ']')
-				p++;
-			while (*p && *p != ']') {
-				if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
-					const char *end = strchr(p + 2, p[1]);
-
-					p = end && end[1] == ']' ? end + 1 : p;
-				}
-				p++;
-			}
-			if (!*p)
+			/* A bracket expression is one atom. */
+			p = bracket_end(p);
+			if (!p)
 				return 0; /* unbalanced: regcomp reports it */
 			break;
 		case '(':
@@ -69,25 +104,14 @@ static int regex_shape(const char *re)
 			last[depth] *= 2;
 			goto check;
 		case '{': {
-			unsigned long lo, hi;
-			char *end;
+			long n = interval_count(&p);
 
-			if (!isdigit((unsigned char)p[1]))
+			if (n < 0)
+				return (int)n;
+			if (n == 0)
 				break;
-			lo = strtoul(p + 1, &end, 10);
-			hi = lo;
-			if (*end == ',')
-				hi = isdigit((unsigned char)end[1]) ? strtoul(end + 1, &end, 10)
-								    : lo + 1;
-			if (hi < lo)
-				hi = lo;
-			if (hi > REGEX_MAX_SIZE)
-				return -E2BIG;
-			if (hi == 0)
-				hi = 1;
-			total[depth] += last[depth] * (hi - 1);
-			last[depth] *= hi;
-			p = *end ? end : end - 1;
+			total[depth] += last[depth] * (size_t)(n - 1);
+			last[depth] *= (size_t)n;
 			goto check;
 		}
 		default:

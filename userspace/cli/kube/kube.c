@@ -1,6 +1,7 @@
 /* A small read-only Kubernetes API client: HTTPS GET of JSON with kubeconfig credentials. */
 #include "kube.h"
 #include "log.h"
+#include "readfile.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -25,6 +26,8 @@
 #define KUBE_EXEC_TIMEOUT_MS  (120 * 1000)
 #define KUBE_EXEC_MAX_OUTPUT  (1u << 20)
 #define KUBE_EXEC_DEFAULT_API "client.authentication.k8s.io/v1beta1"
+/* A tokenFile holds one bearer token: anything larger is not one. */
+#define KUBE_TOKEN_MAX (16u << 10)
 /* Lists are read in pages, as kubectl does, and bounded in total. */
 #define KUBE_LIST_PAGE	    500u
 #define KUBE_LIST_MAX_PAGES 200u
@@ -471,24 +474,18 @@ int kube_exec_credential(const struct kubeconfig *kc, struct kube_exec_cred *out
 
 static int read_token_file(const char *path, char **out, struct kube_err *err)
 {
-	char buf[16384];
-	size_t n;
-	FILE *f = fopen(path, "re");
+	size_t n = 0;
+	char *buf = NULL;
+	int rc = readfile_at(AT_FDCWD, path, KUBE_TOKEN_MAX, 0, &buf, &n);
 
-	if (!f) {
-		int e = errno;
-
-		kube_err_set(err, "cannot read tokenFile %s: %s", path, strerror(e));
-		return -e;
+	if (rc) {
+		kube_err_set(err, "cannot read tokenFile %s: %s", path, strerror(-rc));
+		return rc;
 	}
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
 	while (n > 0 && strchr(" \t\r\n", buf[n - 1]))
 		buf[--n] = '\0';
-	*out = strdup(buf);
-	explicit_bzero(buf, sizeof(buf));
-	return *out ? 0 : -ENOMEM;
+	*out = buf;
+	return 0;
 }
 
 static int set_blob(CURL *curl, CURLoption opt, const void *data, size_t len)

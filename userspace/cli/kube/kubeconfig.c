@@ -1,6 +1,7 @@
 /* Reads a kubeconfig file and resolves one context into what a client needs. */
 #include "kubeconfig.h"
 #include "log.h"
+#include "readfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -491,52 +492,6 @@ out:
 }
 
 /* Reads a whole (bounded) file into a NUL-terminated buffer. */
-static int read_file(const char *path, char **out, size_t *out_len)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t n = 0;
-	int fd, ret = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > KUBECONFIG_MAX_SIZE) {
-		ret = S_ISDIR(st.st_mode) ? -EISDIR : -EFBIG;
-		goto out;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	while (n < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + n, (size_t)st.st_size - n);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			ret = -errno;
-			goto out;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	*out_len = n;
-	buf = NULL;
-out:
-	free(buf);
-	close(fd);
-	return ret;
-}
-
 struct kubeconfig *kubeconfig_load(const char *path, const char *context, struct kube_err *err)
 {
 	struct kubeconfig *kc = NULL;
@@ -544,7 +499,7 @@ struct kubeconfig *kubeconfig_load(const char *path, const char *context, struct
 	size_t len = 0;
 	int ret;
 
-	ret = read_file(path, &buf, &len);
+	ret = readfile_at(AT_FDCWD, path, KUBECONFIG_MAX_SIZE, READFILE_REGULAR, &buf, &len);
 	if (ret) {
 		kube_err_set(err, "cannot read kubeconfig %s: %s", path, strerror(-ret));
 		goto out;

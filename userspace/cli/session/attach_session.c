@@ -5,12 +5,15 @@
 #include "evloop.h"
 #include "log.h"
 #include "pkt.h"
+#include "protocol.h"
+#include "readfile.h"
 #include "relay.h"
 #include "replay.h"
 #include "streams.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -295,27 +298,27 @@ static int sync_one(const char *fpath, const struct stat *st, int flag, struct F
 	Bpfmirror__FileRequest q = BPFMIRROR__FILE_REQUEST__INIT;
 	char *data = NULL;
 	size_t len = 0;
-	FILE *in;
+	int rc;
 
 	(void)ftw;
 	if (flag != FTW_F || !S_ISREG(st->st_mode) || st->st_mtime < sync_since || !l->up)
 		return 0;
 	if (sync_budget-- <= 0)
 		return 1; /* the rest waits for the next tick */
-	in = fopen(fpath, "re");
-	if (!in)
+	/* One frame carries the file: leave room for the frame's other fields. */
+	rc = readfile_at(AT_FDCWD, fpath, BPFMIRROR_FRAME_MAX_DEFAULT - 4096, READFILE_REGULAR,
+			 &data, &len);
+	if (rc) {
+		log_warn("fs.read_write: %s was not written back: %s", fpath, strerror(-rc));
 		return 0;
-	data = malloc((size_t)st->st_size + 1);
-	if (data)
-		len = fread(data, 1, (size_t)st->st_size, in);
-	fclose(in);
+	}
 	q.op = BPFMIRROR__FILE_REQUEST__OP__OP_WRITE;
 	q.path = (char *)fpath + strlen(s->p->files_root);
 	q.data.data = (uint8_t *)data;
 	q.data.len = len;
 	f.body_case = BPFMIRROR__FRAME__BODY_FILE_REQUEST;
 	f.file_request = &q;
-	if (data && client_request(l->cl, &f, 2000, &r) == 0) {
+	if (client_request(l->cl, &f, 2000, &r) == 0) {
 		if (r->body_case == BPFMIRROR__FRAME__BODY_FILE_REPLY && r->file_reply->errnum == 0)
 			log_info("fs.read_write: wrote %s back to the pod (%zu bytes)", q.path,
 				 len);
