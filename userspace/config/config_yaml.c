@@ -1,6 +1,7 @@
 /* Loads bpfmirror.yaml with libyaml's document API onto a struct bm_userconfig. */
 #include "config_priv.h"
 #include "readfile.h"
+#include "yamlnode.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -469,47 +470,21 @@ static int load_mapping(struct loader *ld, const yaml_node_t *map, const char *p
 	return 0;
 }
 
-static int syntax_error(struct loader *ld, const yaml_parser_t *parser)
-{
-	if (parser->error == YAML_MEMORY_ERROR)
-		return -ENOMEM;
-	if (parser->error == YAML_READER_ERROR)
-		return config_err(ld->err, "%s: not valid UTF-8 text: %s at byte %zu", ld->name,
-				  parser->problem ? parser->problem : "bad input",
-				  parser->problem_offset);
-	if (parser->context)
-		return config_err(
-		    ld->err,
-		    "%s:%zu:%zu: YAML syntax error: %s (%s started at line %zu, "
-		    "column %zu)",
-		    ld->name, parser->problem_mark.line + 1, parser->problem_mark.column + 1,
-		    parser->problem ? parser->problem : "invalid input", parser->context,
-		    parser->context_mark.line + 1, parser->context_mark.column + 1);
-	return config_err(ld->err, "%s:%zu:%zu: YAML syntax error: %s", ld->name,
-			  parser->problem_mark.line + 1, parser->problem_mark.column + 1,
-			  parser->problem ? parser->problem : "invalid input");
-}
-
 int config_load_buffer(const char *name, const char *buf, size_t len, struct bm_userconfig *cfg,
 		       struct bm_error *err)
 {
 	struct loader ld = {.name = name, .cfg = cfg, .err = err};
-	yaml_document_t doc, extra;
-	yaml_parser_t parser;
-	yaml_node_t *root, *more;
+	yaml_document_t doc;
+	yaml_node_t *root;
 	char *file;
 	int rc;
 
 	if (len > BM_CONFIG_MAX_FILE_SIZE)
 		return config_err(err, "%s: file too large (%zu bytes, at most %u)", name, len,
 				  BM_CONFIG_MAX_FILE_SIZE);
-	if (!yaml_parser_initialize(&parser))
-		return -ENOMEM;
-	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
-	if (!yaml_parser_load(&parser, &doc)) {
-		rc = syntax_error(&ld, &parser);
-		goto out_parser;
-	}
+	rc = ynode_load(&doc, buf, len, name, err ? err->msg : NULL, err ? sizeof(err->msg) : 0);
+	if (rc)
+		return rc;
 	ld.doc = &doc;
 	root = yaml_document_get_root_node(&doc);
 	if (!root || (root->type == YAML_SCALAR_NODE && scalar_type(root) == ST_NULL)) {
@@ -523,21 +498,6 @@ int config_load_buffer(const char *name, const char *buf, size_t len, struct bm_
 		rc = fail_type(&ld, root, "", "a mapping of keys at the top level");
 		goto out_doc;
 	}
-	/* A second document would be silently ignored: say so instead. */
-	if (!yaml_parser_load(&parser, &extra)) {
-		rc = syntax_error(&ld, &parser);
-		goto out_doc;
-	}
-	more = yaml_document_get_root_node(&extra);
-	if (more)
-		rc = config_err(err, "%s:%zu:%zu: a second YAML document; put everything in one",
-				name, extra.start_mark.line + 1, extra.start_mark.column + 1);
-	else
-		rc = 0;
-	yaml_document_delete(&extra);
-	if (rc)
-		goto out_doc;
-
 	file = strdup(name);
 	if (!file) {
 		rc = -ENOMEM;
@@ -548,8 +508,6 @@ int config_load_buffer(const char *name, const char *buf, size_t len, struct bm_
 	rc = load_mapping(&ld, root, "");
 out_doc:
 	yaml_document_delete(&doc);
-out_parser:
-	yaml_parser_delete(&parser);
 	return rc;
 }
 

@@ -12,10 +12,11 @@
 #include <yaml.h>
 
 /*
- * Parses the first document of TEXT into DOC (yaml_document_delete() it).
- * On a syntax error returns -EINVAL and writes "NAME:line:col: problem" to
- * ERR; -ENOMEM when libyaml cannot start. An empty text gives a document
- * without a root node.
+ * Parses TEXT, which must hold one YAML document, into DOC
+ * (yaml_document_delete() it). On a syntax error, bad UTF-8 or a second
+ * document returns -EINVAL and writes "NAME:line:col: problem" to ERR
+ * ("line L, column C: problem" when NAME is NULL); -ENOMEM when libyaml runs
+ * out of memory. An empty text gives a document without a root node.
  */
 int ynode_load(yaml_document_t *doc, const char *text, size_t len, const char *name, char *err,
 	       size_t errlen);

@@ -2,6 +2,7 @@
 #include "kubeconfig.h"
 #include "log.h"
 #include "readfile.h"
+#include "yamlnode.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -116,43 +117,12 @@ struct kc_doc {
 	struct kube_err *err;
 };
 
-static yaml_node_t *node_at(struct kc_doc *d, int id)
-{
-	return yaml_document_get_node(&d->doc, id);
-}
-
-/* The scalar text of N, or NULL if N is not a scalar or holds a NUL byte. */
-static const char *scalar(const yaml_node_t *n)
-{
-	if (!n || n->type != YAML_SCALAR_NODE)
-		return NULL;
-	if (memchr(n->data.scalar.value, '\0', n->data.scalar.length))
-		return NULL;
-	return (const char *)n->data.scalar.value;
-}
-
-static yaml_node_t *map_get(struct kc_doc *d, yaml_node_t *map, const char *key)
-{
-	if (!map || map->type != YAML_MAPPING_NODE)
-		return NULL;
-	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-	     p++) {
-		const char *k = scalar(node_at(d, p->key));
-
-		if (k && strcmp(k, key) == 0)
-			return node_at(d, p->value);
-	}
-	return NULL;
-}
-
 static const char *map_str(struct kc_doc *d, yaml_node_t *map, const char *key)
 {
-	const char *s = scalar(map_get(d, map, key));
+	yaml_node_t *n = ynode_map_get(&d->doc, map, key);
 
 	/* YAML's null ("~", "null", empty) reads as "not set". */
-	if (s && (!s[0] || strcmp(s, "~") == 0 || strcmp(s, "null") == 0))
-		return NULL;
-	return s;
+	return ynode_is_null(n) ? NULL : ynode_scalar(n);
 }
 
 static bool map_bool(struct kc_doc *d, yaml_node_t *map, const char *key)
@@ -167,17 +137,17 @@ static bool map_bool(struct kc_doc *d, yaml_node_t *map, const char *key)
 static yaml_node_t *named_entry(struct kc_doc *d, yaml_node_t *root, const char *list,
 				const char *field, const char *name)
 {
-	yaml_node_t *seq = map_get(d, root, list);
+	yaml_node_t *seq = ynode_map_get(&d->doc, root, list);
 
 	if (!seq || seq->type != YAML_SEQUENCE_NODE)
 		return NULL;
 	for (yaml_node_item_t *it = seq->data.sequence.items.start;
 	     it < seq->data.sequence.items.top; it++) {
-		yaml_node_t *item = node_at(d, *it);
+		yaml_node_t *item = ynode_at(&d->doc, *it);
 		const char *n = map_str(d, item, "name");
 
 		if (n && strcmp(n, name) == 0) {
-			yaml_node_t *v = map_get(d, item, field);
+			yaml_node_t *v = ynode_map_get(&d->doc, item, field);
 
 			/* An entry with an empty body is legal: treat as {}. */
 			return v ? v : item;
@@ -189,7 +159,7 @@ static yaml_node_t *named_entry(struct kc_doc *d, yaml_node_t *root, const char 
 /* Writes the names in LIST to BUF as "a, b, c" (truncated), for hints. */
 static void list_names(struct kc_doc *d, yaml_node_t *root, const char *list, char *buf, size_t len)
 {
-	yaml_node_t *seq = map_get(d, root, list);
+	yaml_node_t *seq = ynode_map_get(&d->doc, root, list);
 	size_t off = 0;
 
 	buf[0] = '\0';
@@ -197,7 +167,7 @@ static void list_names(struct kc_doc *d, yaml_node_t *root, const char *list, ch
 		return;
 	for (yaml_node_item_t *it = seq->data.sequence.items.start;
 	     it < seq->data.sequence.items.top && off < len; it++) {
-		const char *n = map_str(d, node_at(d, *it), "name");
+		const char *n = map_str(d, ynode_at(&d->doc, *it), "name");
 		int w;
 
 		if (!n)
@@ -294,7 +264,7 @@ static int dup_str_seq(struct kc_doc *d, yaml_node_t *seq, char ***out)
 		return -ENOMEM;
 	*out = v;
 	for (size_t i = 0; i < n; i++) {
-		const char *s = scalar(node_at(d, seq->data.sequence.items.start[i]));
+		const char *s = ynode_scalar(ynode_at(&d->doc, seq->data.sequence.items.start[i]));
 
 		v[i] = strdup(s ? s : "");
 		if (!v[i])
@@ -326,17 +296,17 @@ static int parse_exec(struct kc_doc *d, yaml_node_t *e, struct kubeconfig *kc)
 	if (!err)
 		err = dup_str(map_str(d, e, "installHint"), &x->install_hint);
 	if (!err)
-		err = dup_str_seq(d, map_get(d, e, "args"), &x->args);
+		err = dup_str_seq(d, ynode_map_get(&d->doc, e, "args"), &x->args);
 	if (err)
 		return err;
-	env = map_get(d, e, "env");
+	env = ynode_map_get(&d->doc, e, "env");
 	if (env && env->type == YAML_SEQUENCE_NODE)
 		n = (size_t)(env->data.sequence.items.top - env->data.sequence.items.start);
 	x->env = calloc(n + 1, sizeof(*x->env));
 	if (!x->env)
 		return -ENOMEM;
 	for (size_t i = 0, j = 0; i < n; i++) {
-		yaml_node_t *item = node_at(d, env->data.sequence.items.start[i]);
+		yaml_node_t *item = ynode_at(&d->doc, env->data.sequence.items.start[i]);
 		const char *name = map_str(d, item, "name");
 		const char *value = map_str(d, item, "value");
 
@@ -353,7 +323,7 @@ static int parse_exec(struct kc_doc *d, yaml_node_t *e, struct kubeconfig *kc)
 
 static int parse_user(struct kc_doc *d, yaml_node_t *u, struct kubeconfig *kc)
 {
-	yaml_node_t *exec = map_get(d, u, "exec");
+	yaml_node_t *exec = ynode_map_get(&d->doc, u, "exec");
 	int err;
 
 	err = dup_str(map_str(d, u, "token"), &kc->token);
@@ -375,7 +345,7 @@ static int parse_user(struct kc_doc *d, yaml_node_t *u, struct kubeconfig *kc)
 		err = dup_str(map_str(d, u, "password"), &kc->password);
 	if (!err && exec && exec->type == YAML_MAPPING_NODE)
 		err = parse_exec(d, exec, kc);
-	else if (!err && map_get(d, u, "auth-provider"))
+	else if (!err && ynode_map_get(&d->doc, u, "auth-provider"))
 		log_warn("%s: user '%s' uses an auth-provider, which bpfmirror does not run; "
 			 "use a token or an exec plugin",
 			 d->origin, kc->user);
@@ -455,32 +425,20 @@ struct kubeconfig *kubeconfig_parse(const char *buf, size_t len, const char *con
 				    const char *base_dir, struct kube_err *err)
 {
 	struct kc_doc d = {.base_dir = base_dir, .origin = "kubeconfig", .err = err};
-	yaml_parser_t parser;
 	struct kubeconfig *kc = NULL;
-	bool have_doc = false;
-	int ret = -ENOMEM;
+	char yerr[200];
+	int ret;
 
-	if (!yaml_parser_initialize(&parser)) {
-		errno = ENOMEM;
-		return NULL;
+	ret = ynode_load(&d.doc, buf, len, NULL, yerr, sizeof(yerr));
+	if (ret) {
+		if (ret == -EINVAL)
+			kube_err_set(err, "kubeconfig is not valid YAML: %s", yerr);
+		goto out;
 	}
 	kc = calloc(1, sizeof(*kc));
-	if (!kc)
-		goto out;
-	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
-	if (!yaml_parser_load(&parser, &d.doc)) {
-		kube_err_set(err, "kubeconfig is not valid YAML: %s at line %zu",
-			     parser.problem ? parser.problem : "parse error",
-			     parser.problem_mark.line + 1);
-		ret = -EINVAL;
-		goto out;
-	}
-	have_doc = true;
-	ret = resolve(&d, context, kc);
+	ret = kc ? resolve(&d, context, kc) : -ENOMEM;
+	yaml_document_delete(&d.doc);
 out:
-	if (have_doc)
-		yaml_document_delete(&d.doc);
-	yaml_parser_delete(&parser);
 	if (ret) {
 		if (ret == -ENOMEM && err && !err->msg[0])
 			kube_err_set(err, "out of memory reading the kubeconfig");
@@ -491,7 +449,6 @@ out:
 	return kc;
 }
 
-/* Reads a whole (bounded) file into a NUL-terminated buffer. */
 struct kubeconfig *kubeconfig_load(const char *path, const char *context, struct kube_err *err)
 {
 	struct kubeconfig *kc = NULL;
