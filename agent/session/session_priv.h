@@ -63,7 +63,7 @@ struct session {
 	bool range_held;
 	struct sub subs[SESSION_MAX_PORTS];
 	size_t nsubs;
-	/* filtered steal (agent/l7steer.h) */
+	/* filtered steal (agent/l7/l7steer.h) */
 	char filter_header[HTTPFILTER_MAX_REGEX + 1];
 	char filter_path[HTTPFILTER_MAX_REGEX + 1];
 

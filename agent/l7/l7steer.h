@@ -14,8 +14,8 @@
  * route table of each (pod IP, port) they attach to, in attach order; while
  * at least one of them is ready (its local app listens), the data plane
  * steers new connections to the port into the router namespace
- * (agent/routerns.h), where this module accepts them and drives one
- * struct router (agent/router.h) each. Upstreams: target 0 is a
+ * (agent/l7/routerns.h), where this module accepts them and drives one
+ * struct router (agent/l7/router.h) each. Upstreams: target 0 is a
  * non-blocking connection to the pod's app from the node's namespace (never
  * steered: node sources are exempt); a session target is a stream of
  * Stream* frames on that session's control connection.
