@@ -4,6 +4,7 @@
 #include "l7steer.h"
 #include "log.h"
 #include "metrics.h"
+#include "tcplisten.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -100,14 +101,14 @@ struct agent *agent_new(const struct agent_opts *opts)
 		rc = evloop_watch(ag->loop, datapath_fd(ag->dp), EV_READ, on_datapath, ag);
 		if (rc)
 			goto fail;
-		/* Filtered steal; its router namespace is made at the first filtered attach. */
+		/* Filtered steal; its steer namespace is made at the first filtered attach. */
 		ag->l7 = l7steer_new(ag);
 		if (!ag->l7) {
 			rc = -ENOMEM;
 			goto fail;
 		}
 	}
-	ag->listen_fd = net_listen_tcp(ag->opts.listen, 64);
+	ag->listen_fd = tcplisten_open(ag->opts.listen, 64);
 	if (ag->listen_fd < 0) {
 		rc = ag->listen_fd;
 		log_error("cannot listen on %s: %s", ag->opts.listen, strerror(-rc));

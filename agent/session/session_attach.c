@@ -4,8 +4,8 @@
 #include "container.h"
 #include "fsconfine.h"
 #include "l7steer.h"
-#include "podlink.h"
-#include "podveth.h"
+#include "podroute.h"
+#include "podpeer.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -251,7 +251,7 @@ int session_on_attach(struct session *s, const Bpfmirror__Frame *f)
 			fsc_read(s->root_fd, rpath, 0, RESOLV_MAX, &resolv, &resolv_len);
 	}
 	if (s->ag->dp) {
-		int vrc = podveth_lookup(s->ag->opts.proc_root, s->pid, s->pod_ip_str, &veth);
+		int vrc = podpeer_lookup(s->ag->opts.proc_root, s->pid, s->pod_ip_str, &veth);
 		if (vrc == -EADDRNOTAVAIL || vrc == -EAFNOSUPPORT) {
 			snprintf(msg, sizeof(msg), "attach: %s is not %s of container %s",
 				 s->pod_ip_str,
@@ -260,7 +260,7 @@ int session_on_attach(struct session *s, const Bpfmirror__Frame *f)
 			code = BPFMIRROR__ERROR__CODE__CODE_PERMISSION_DENIED;
 			goto fail;
 		}
-		err = podlink_lookup(&s->pod_ip, &s->ifindex, &node_src);
+		err = podroute_lookup(&s->pod_ip, &s->ifindex, &node_src);
 		/* A bridge CNI routes to the bridge; pods talk through its veth ports. */
 		if (!err && vrc == 0 && veth != s->ifindex &&
 		    if_indextoname((unsigned)veth, ifname))

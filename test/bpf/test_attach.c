@@ -1,7 +1,7 @@
 /* Real attach on a veth pair in a private netns: tcx/clsact attach, handoff, detach on close and
  * kill -9, inject. */
 #include "datapath.h"
-#include "podlink.h"
+#include "podroute.h"
 #include "pktgen.h"
 
 #include "unit/testutil.h"
@@ -91,11 +91,11 @@ static void mirror_roundtrip(bool clsact)
 	int ifindex = 0;
 
 	ck_assert_int_eq(datapath_ip_parse("10.99.0.1", &pod), 0);
-	ck_assert_int_lt(podlink_lookup(&pod, &ifindex, &node_src), 0);
+	ck_assert_int_lt(podroute_lookup(&pod, &ifindex, &node_src), 0);
 	ck_assert_int_eq(datapath_ip_parse(REMOTE, &pod), 0);
-	ck_assert_int_eq(podlink_lookup(&pod, &ifindex, &node_src), -EADDRNOTAVAIL);
+	ck_assert_int_eq(podroute_lookup(&pod, &ifindex, &node_src), -EADDRNOTAVAIL);
 	ck_assert_int_eq(datapath_ip_parse(POD, &pod), 0);
-	ck_assert_int_eq(podlink_lookup(&pod, &ifindex, &node_src), 0);
+	ck_assert_int_eq(podroute_lookup(&pod, &ifindex, &node_src), 0);
 	ck_assert_int_eq(ifindex, (int)if_nametoindex(HOSTIF));
 	ck_assert_int_eq(node_src.family, AF_INET);
 	ck_assert_int_eq(memcmp(&node_src.u.v4, (uint8_t[]){10, 9, 0, 1}, 4), 0);
