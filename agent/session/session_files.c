@@ -1,12 +1,10 @@
 /* Session files: stat, read, list and write inside the container's root, under policy. */
 #include "session_priv.h"
-#include "log.h"
 #include "fsconfine.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
 
 /* ---- files -------------------------------------------------------------- */
