@@ -10,12 +10,20 @@
 #include <errno.h>
 #include <limits.h>
 #include <net/if.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 /* ---- attach ------------------------------------------------------------- */
+
+static const char *mode_name(enum datapath_mode mode)
+{
+	return mode == DATAPATH_STEAL	   ? "stolen"
+	       : mode == DATAPATH_FILTERED ? "stolen with a filter"
+					   : "mirrored";
+}
 
 static struct sub *find_sub(struct session *s, uint16_t port)
 {
@@ -73,10 +81,7 @@ static int subscribe_port(struct session *s, uint16_t port, enum datapath_mode m
 		if (err)
 			return err;
 		sub->active = true;
-		log_info("session %u (%s): port %u %s", s->id, s->identity, port,
-			 mode == DATAPATH_STEAL	     ? "stolen"
-			 : mode == DATAPATH_FILTERED ? "stolen with a filter"
-						     : "mirrored");
+		log_info("session %u (%s): port %u %s", s->id, s->identity, port, mode_name(mode));
 	}
 	return 0;
 }
@@ -143,185 +148,223 @@ static void fill_env(struct session *s, const struct container_env *env, Bpfmirr
 	}
 }
 
-int session_on_attach(struct session *s, const Bpfmirror__Frame *f)
+/* Why an attach step failed: the code and message of the error reply. */
+struct attach_err {
+	Bpfmirror__Error__Code code;
+	char msg[512];
+};
+
+__attribute__((format(printf, 3, 4))) static int
+attach_fail(struct attach_err *e, Bpfmirror__Error__Code code, const char *fmt, ...)
 {
-	const Bpfmirror__AttachRequest *a = f->attach_request;
+	va_list ap;
+
+	e->code = code;
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/*
+ * Judges the request before anything on the node is touched: a complete
+ * target, the policy for its namespace and mode, a valid HTTP filter (which
+ * makes the mode DATAPATH_FILTERED).
+ */
+static int judge_request(struct session *s, const Bpfmirror__AttachRequest *a,
+			 enum datapath_mode *mode, struct attach_err *e)
+{
 	const Bpfmirror__Target *t = a->target;
-	enum datapath_mode mode =
-	    a->mode == BPFMIRROR__MODE__MODE_STEAL ? DATAPATH_STEAL : DATAPATH_MIRROR;
 	const char *hdr = a->http_filter ? a->http_filter->header_regex : "";
 	const char *path = a->http_filter ? a->http_filter->path_regex : "";
-	Bpfmirror__Frame r = BPFMIRROR__FRAME__INIT;
-	Bpfmirror__AttachReply ar = BPFMIRROR__ATTACH_REPLY__INIT;
-	struct container_env env = {0};
-	Bpfmirror__KeyValue *kvs = NULL, **kvp = NULL;
-	struct datapath_ip node_src;
-	char ifname[IF_NAMESIZE];
-	int veth = 0;
-	Bpfmirror__Error__Code code = BPFMIRROR__ERROR__CODE__CODE_INTERNAL;
-	char msg[512], sid[16];
-	char *resolv = NULL;
-	size_t resolv_len = 0, nkv = 0;
+	char why[400];
+
+	*mode = a->mode == BPFMIRROR__MODE__MODE_STEAL ? DATAPATH_STEAL : DATAPATH_MIRROR;
+	if (!t || t->n_pod_ips == 0 || !t->container_id[0])
+		return attach_fail(e, BPFMIRROR__ERROR__CODE__CODE_INVALID_ARGUMENT,
+				   "attach: the target needs a pod IP and a container ID");
+	snprintf(s->ns, sizeof(s->ns), "%s", t->namespace_);
+	if (policy_check_attach(s->ag->policy, t->namespace_,
+				*mode == DATAPATH_STEAL ? POLICY_STEAL : POLICY_MIRROR, hdr, path,
+				e->msg, sizeof(e->msg))) {
+		e->code = BPFMIRROR__ERROR__CODE__CODE_PERMISSION_DENIED;
+		return -1;
+	}
+	if (!hdr[0] && !path[0])
+		return 0;
+	if (*mode != DATAPATH_STEAL || !s->ag->l7)
+		return attach_fail(e, BPFMIRROR__ERROR__CODE__CODE_INVALID_ARGUMENT,
+				   "attach: an HTTP filter needs steal mode%s",
+				   s->ag->l7 ? "" : " and the agent's data plane");
+	if (httpfilter_validate(hdr, path, why, sizeof(why)))
+		return attach_fail(e, BPFMIRROR__ERROR__CODE__CODE_INVALID_ARGUMENT, "attach: %s",
+				   why);
+	snprintf(s->filter_header, sizeof(s->filter_header), "%s", hdr);
+	snprintf(s->filter_path, sizeof(s->filter_path), "%s", path);
+	*mode = DATAPATH_FILTERED;
+	return 0;
+}
+
+/* The client's claims about the pod (IP, container, UID, namespace) must match the node. */
+static int verify_target(struct session *s, const Bpfmirror__Target *t, struct attach_err *e)
+{
 	int err;
 
-	if (s->state != S_READY) {
-		snprintf(msg, sizeof(msg), "attach: %s",
-			 s->state == S_HELLO ? "hello first" : "this session is already attached");
-		return session_send_error(
-		    s, f->request_id, BPFMIRROR__ERROR__CODE__CODE_UNEXPECTED_MESSAGE, false, msg);
-	}
-	if (!t || t->n_pod_ips == 0 || !t->container_id[0]) {
-		snprintf(msg, sizeof(msg), "attach: the target needs a pod IP and a container ID");
-		code = BPFMIRROR__ERROR__CODE__CODE_INVALID_ARGUMENT;
-		goto fail;
-	}
-	snprintf(s->ns, sizeof(s->ns), "%s", t->namespace_);
-	err = policy_check_attach(s->ag->policy, t->namespace_,
-				  mode == DATAPATH_STEAL ? POLICY_STEAL : POLICY_MIRROR, hdr, path,
-				  msg, sizeof(msg));
-	if (err) {
-		code = BPFMIRROR__ERROR__CODE__CODE_PERMISSION_DENIED;
-		goto fail;
-	}
-	if ((hdr && hdr[0]) || (path && path[0])) {
-		char why[400];
-		if (mode != DATAPATH_STEAL || !s->ag->l7) {
-			snprintf(msg, sizeof(msg), "attach: an HTTP filter needs steal mode%s",
-				 s->ag->l7 ? "" : " and the agent's data plane");
-			code = BPFMIRROR__ERROR__CODE__CODE_INVALID_ARGUMENT;
-			goto fail;
-		}
-		if (httpfilter_validate(hdr, path, why, sizeof(why))) {
-			snprintf(msg, sizeof(msg), "attach: %s", why);
-			code = BPFMIRROR__ERROR__CODE__CODE_INVALID_ARGUMENT;
-			goto fail;
-		}
-		snprintf(s->filter_header, sizeof(s->filter_header), "%s", hdr ? hdr : "");
-		snprintf(s->filter_path, sizeof(s->filter_path), "%s", path ? path : "");
-		mode = DATAPATH_FILTERED;
-	}
-	if (datapath_ip_parse(t->pod_ips[0], &s->pod_ip)) {
-		snprintf(msg, sizeof(msg), "attach: '%s' is not an IP address", t->pod_ips[0]);
-		code = BPFMIRROR__ERROR__CODE__CODE_INVALID_ARGUMENT;
-		goto fail;
-	}
+	if (datapath_ip_parse(t->pod_ips[0], &s->pod_ip))
+		return attach_fail(e, BPFMIRROR__ERROR__CODE__CODE_INVALID_ARGUMENT,
+				   "attach: '%s' is not an IP address", t->pod_ips[0]);
 	snprintf(s->pod_ip_str, sizeof(s->pod_ip_str), "%s", t->pod_ips[0]);
 	err = container_find_pid(s->ag->opts.proc_root, t->container_id, &s->pid);
-	if (err) {
-		snprintf(msg, sizeof(msg), "attach: container %s of pod %s/%s %s on node %s",
-			 t->container_id, t->namespace_, t->pod_name,
-			 err == -EINVAL ? "is not a valid container ID" : "is not running",
-			 s->ag->node_name);
-		code = err == -EINVAL ? BPFMIRROR__ERROR__CODE__CODE_INVALID_ARGUMENT
-				      : BPFMIRROR__ERROR__CODE__CODE_NOT_FOUND;
-		goto fail;
-	}
-	/* The client's claims about the pod must match what the node knows. */
-	if (container_check_pod_uid(s->ag->opts.proc_root, s->pid, t->pod_uid)) {
-		snprintf(msg, sizeof(msg), "attach: container %s does not belong to pod UID %s",
-			 t->container_id, t->pod_uid);
-		code = BPFMIRROR__ERROR__CODE__CODE_PERMISSION_DENIED;
-		goto fail;
-	}
+	if (err)
+		return attach_fail(e,
+				   err == -EINVAL ? BPFMIRROR__ERROR__CODE__CODE_INVALID_ARGUMENT
+						  : BPFMIRROR__ERROR__CODE__CODE_NOT_FOUND,
+				   "attach: container %s of pod %s/%s %s on node %s",
+				   t->container_id, t->namespace_, t->pod_name,
+				   err == -EINVAL ? "is not a valid container ID"
+						  : "is not running",
+				   s->ag->node_name);
+	if (container_check_pod_uid(s->ag->opts.proc_root, s->pid, t->pod_uid))
+		return attach_fail(e, BPFMIRROR__ERROR__CODE__CODE_PERMISSION_DENIED,
+				   "attach: container %s does not belong to pod UID %s",
+				   t->container_id, t->pod_uid);
 	err =
 	    container_check_namespace(s->ag->opts.pod_logs, t->namespace_, t->pod_name, t->pod_uid);
 	/* Unverifiable on this node: fail closed when the policy limits namespaces. */
-	if (err == -EPERM || (err == -ENOENT && s->ag->policy->ns_allow.count)) {
-		snprintf(msg, sizeof(msg),
-			 "attach: pod %s/%s (UID %s) is not on node %s (checked %s)", t->namespace_,
-			 t->pod_name, t->pod_uid, s->ag->node_name, s->ag->opts.pod_logs);
-		code = BPFMIRROR__ERROR__CODE__CODE_PERMISSION_DENIED;
-		goto fail;
-	}
+	if (err == -EPERM || (err == -ENOENT && s->ag->policy->ns_allow.count))
+		return attach_fail(e, BPFMIRROR__ERROR__CODE__CODE_PERMISSION_DENIED,
+				   "attach: pod %s/%s (UID %s) is not on node %s (checked %s)",
+				   t->namespace_, t->pod_name, t->pod_uid, s->ag->node_name,
+				   s->ag->opts.pod_logs);
+	return 0;
+}
+
+/* Opens the container's root and reads what the twin copies: environment, resolv.conf. */
+static int read_container(struct session *s, struct container_env *env, char **resolv,
+			  size_t *resolv_len, struct attach_err *e)
+{
+	char rpath[PATH_MAX];
+	int err;
+
 	s->root_fd = container_open_root(s->ag->opts.proc_root, s->pid);
-	if (s->root_fd < 0) {
-		snprintf(msg, sizeof(msg), "attach: cannot open the container's root: %s",
-			 strerror(-s->root_fd));
-		goto fail;
-	}
-	err = container_read_env(s->ag->opts.proc_root, s->pid, &env);
+	if (s->root_fd < 0)
+		return attach_fail(e, BPFMIRROR__ERROR__CODE__CODE_INTERNAL,
+				   "attach: cannot open the container's root: %s",
+				   strerror(-s->root_fd));
+	err = container_read_env(s->ag->opts.proc_root, s->pid, env);
+	if (err)
+		return attach_fail(e, BPFMIRROR__ERROR__CODE__CODE_INTERNAL,
+				   "attach: cannot read the container's environment: %s",
+				   strerror(-err));
+	if (fsc_canonical(s->root_fd, "/etc/resolv.conf", rpath, sizeof(rpath)) == 0)
+		fsc_read(s->root_fd, rpath, 0, RESOLV_MAX, resolv, resolv_len);
+	return 0;
+}
+
+/*
+ * Finds the pod's host-side link and attaches the data plane to it. The pod
+ * IP must be one of the container's own addresses; a bridge CNI routes to the
+ * bridge, but pods talk through its veth ports, so the container's veth peer
+ * wins over the routed link.
+ */
+static int attach_pod_link(struct session *s, const Bpfmirror__Target *t, struct attach_err *e)
+{
+	struct datapath_ip node_src;
+	char ifname[IF_NAMESIZE];
+	int veth = 0, vrc, err;
+
+	if (!s->ag->dp)
+		return 0;
+	vrc = podpeer_lookup(s->ag->opts.proc_root, s->pid, s->pod_ip_str, &veth);
+	if (vrc == -EADDRNOTAVAIL || vrc == -EAFNOSUPPORT)
+		return attach_fail(e, BPFMIRROR__ERROR__CODE__CODE_PERMISSION_DENIED,
+				   "attach: %s is not %s of container %s", s->pod_ip_str,
+				   vrc == -EAFNOSUPPORT ? "a supported (IPv4) address"
+							: "an address",
+				   t->container_id);
+	err = podroute_lookup(&s->pod_ip, &s->ifindex, &node_src);
 	if (err) {
-		snprintf(msg, sizeof(msg), "attach: cannot read the container's environment: %s",
-			 strerror(-err));
-		goto fail;
+		s->ifindex = 0;
+		return attach_fail(e, BPFMIRROR__ERROR__CODE__CODE_NOT_FOUND,
+				   "attach: pod IP %s has no host-side interface on node %s: %s",
+				   s->pod_ip_str, s->ag->node_name, strerror(-err));
 	}
-	{
-		char rpath[PATH_MAX];
-		if (fsc_canonical(s->root_fd, "/etc/resolv.conf", rpath, sizeof(rpath)) == 0)
-			fsc_read(s->root_fd, rpath, 0, RESOLV_MAX, &resolv, &resolv_len);
+	if (vrc == 0 && veth != s->ifindex && if_indextoname((unsigned)veth, ifname))
+		s->ifindex = veth;
+	err = datapath_attach_pod(s->ag->dp, s->ifindex, &node_src);
+	if (err) {
+		attach_fail(e, BPFMIRROR__ERROR__CODE__CODE_INTERNAL,
+			    "attach: attaching to ifindex %d failed: %s", s->ifindex,
+			    strerror(-err));
+		s->ifindex = 0;
+		return -1;
 	}
-	if (s->ag->dp) {
-		int vrc = podpeer_lookup(s->ag->opts.proc_root, s->pid, s->pod_ip_str, &veth);
-		if (vrc == -EADDRNOTAVAIL || vrc == -EAFNOSUPPORT) {
-			snprintf(msg, sizeof(msg), "attach: %s is not %s of container %s",
-				 s->pod_ip_str,
-				 vrc == -EAFNOSUPPORT ? "a supported (IPv4) address" : "an address",
-				 t->container_id);
-			code = BPFMIRROR__ERROR__CODE__CODE_PERMISSION_DENIED;
-			goto fail;
-		}
-		err = podroute_lookup(&s->pod_ip, &s->ifindex, &node_src);
-		/* A bridge CNI routes to the bridge; pods talk through its veth ports. */
-		if (!err && vrc == 0 && veth != s->ifindex &&
-		    if_indextoname((unsigned)veth, ifname))
-			s->ifindex = veth;
-		if (err) {
-			snprintf(msg, sizeof(msg),
-				 "attach: pod IP %s has no host-side interface on node %s: %s",
-				 s->pod_ip_str, s->ag->node_name, strerror(-err));
-			code = BPFMIRROR__ERROR__CODE__CODE_NOT_FOUND;
-			s->ifindex = 0;
-			goto fail;
-		}
-		err = datapath_attach_pod(s->ag->dp, s->ifindex, &node_src);
-		if (err) {
-			snprintf(msg, sizeof(msg), "attach: attaching to ifindex %d failed: %s",
-				 s->ifindex, strerror(-err));
-			s->ifindex = 0;
-			goto fail;
-		}
-	}
-	s->state = S_ATTACHED; /* from here on session_release_dataplane() undoes everything */
-	err = pick_range(s, a->port_range_size);
+	return 0;
+}
+
+/* Reserves the twin's port range and claims the requested ports. */
+static int claim_ports(struct session *s, const Bpfmirror__AttachRequest *a,
+		       enum datapath_mode mode, struct attach_err *e)
+{
+	int err = pick_range(s, a->port_range_size);
+
 	if (!err && s->ag->dp)
 		err =
 		    datapath_reserve_ports(s->ag->dp, &s->pod_ip, s->range.lo, s->range.hi, s->id);
-	if (err) {
-		snprintf(msg, sizeof(msg), "attach: no free port range on pod %s: %s",
-			 s->pod_ip_str, strerror(-err));
-		code = BPFMIRROR__ERROR__CODE__CODE_RESOURCE_EXHAUSTED;
-		goto fail_attached;
-	}
+	if (err)
+		return attach_fail(e, BPFMIRROR__ERROR__CODE__CODE_RESOURCE_EXHAUSTED,
+				   "attach: no free port range on pod %s: %s", s->pod_ip_str,
+				   strerror(-err));
 	s->range_held = true;
 	for (size_t i = 0; i < a->n_ports; i++) {
 		/* A steal waits for the developer's listener (Subscribe). */
 		err = subscribe_port(s, (uint16_t)a->ports[i], mode, mode == DATAPATH_MIRROR);
-		if (err == -EBUSY) {
-			snprintf(msg, sizeof(msg),
-				 "attach: port %u of pod %s is already stolen by %s", a->ports[i],
-				 s->pod_ip_str, holder_of(s->ag, s, (uint16_t)a->ports[i]));
-			code = BPFMIRROR__ERROR__CODE__CODE_CONFLICT;
-			goto fail_attached;
-		}
-		if (err) {
-			snprintf(msg, sizeof(msg), "attach: subscribing port %u failed: %s",
-				 a->ports[i], strerror(-err));
-			code = err == -ENOSPC ? BPFMIRROR__ERROR__CODE__CODE_RESOURCE_EXHAUSTED
-					      : BPFMIRROR__ERROR__CODE__CODE_INTERNAL;
-			goto fail_attached;
-		}
+		if (err == -EBUSY)
+			return attach_fail(e, BPFMIRROR__ERROR__CODE__CODE_CONFLICT,
+					   "attach: port %u of pod %s is already stolen by %s",
+					   a->ports[i], s->pod_ip_str,
+					   holder_of(s->ag, s, (uint16_t)a->ports[i]));
+		if (err)
+			return attach_fail(
+			    e,
+			    err == -ENOSPC ? BPFMIRROR__ERROR__CODE__CODE_RESOURCE_EXHAUSTED
+					   : BPFMIRROR__ERROR__CODE__CODE_INTERNAL,
+			    "attach: subscribing port %u failed: %s", a->ports[i], strerror(-err));
 	}
-	kvs = calloc(env.count + 1, sizeof(*kvs));
-	kvp = calloc(env.count + 1, sizeof(*kvp));
-	if (!kvs || !kvp) {
-		snprintf(msg, sizeof(msg), "attach: out of memory");
-		goto fail_attached;
-	}
-	fill_env(s, &env, kvs, kvp, &nkv);
+	return 0;
+}
+
+/* The environment the policy lets the client see, as reply key/values (pointing into env). */
+struct env_reply {
+	Bpfmirror__KeyValue *kvs;
+	Bpfmirror__KeyValue **ptrs;
+	size_t n;
+};
+
+static int build_env_reply(struct session *s, const struct container_env *env,
+			   struct env_reply *out, struct attach_err *e)
+{
+	out->kvs = calloc(env->count + 1, sizeof(*out->kvs));
+	out->ptrs = calloc(env->count + 1, sizeof(*out->ptrs));
+	if (!out->kvs || !out->ptrs)
+		return attach_fail(e, BPFMIRROR__ERROR__CODE__CODE_INTERNAL,
+				   "attach: out of memory");
+	fill_env(s, env, out->kvs, out->ptrs, &out->n);
+	return 0;
+}
+
+static int send_attach_reply(struct session *s, const Bpfmirror__Frame *f, enum datapath_mode mode,
+			     const struct env_reply *env, char *resolv, size_t resolv_len)
+{
+	const Bpfmirror__Target *t = f->attach_request->target;
+	Bpfmirror__Frame r = BPFMIRROR__FRAME__INIT;
+	Bpfmirror__AttachReply ar = BPFMIRROR__ATTACH_REPLY__INIT;
+	char sid[16];
+
 	snprintf(sid, sizeof(sid), "%u", s->id);
 	ar.session_id = sid;
-	ar.env = kvp;
-	ar.n_env = nkv;
+	ar.env = env->ptrs;
+	ar.n_env = env->n;
 	ar.resolv_conf.data = (uint8_t *)resolv;
 	ar.resolv_conf.len = resolv_len;
 	ar.port_range_lo = s->range.lo;
@@ -333,12 +376,33 @@ int session_on_attach(struct session *s, const Bpfmirror__Frame *f)
 	log_info("session %u (%s): attached to %s/%s (%s, pid %d, ifindex %d), %zu port(s) %s, "
 		 "range %u-%u",
 		 s->id, s->identity, t->namespace_, t->pod_name, s->pod_ip_str, (int)s->pid,
-		 s->ifindex, s->nsubs,
-		 mode == DATAPATH_STEAL	     ? "stolen"
-		 : mode == DATAPATH_FILTERED ? "stolen with a filter"
-					     : "mirrored",
-		 s->range.lo, s->range.hi);
-	err = session_send_frame(s, &r);
+		 s->ifindex, s->nsubs, mode_name(mode), s->range.lo, s->range.hi);
+	return session_send_frame(s, &r);
+}
+
+int session_on_attach(struct session *s, const Bpfmirror__Frame *f)
+{
+	const Bpfmirror__AttachRequest *a = f->attach_request;
+	struct attach_err e = {.code = BPFMIRROR__ERROR__CODE__CODE_INTERNAL};
+	struct container_env env = {0};
+	struct env_reply kv = {0};
+	enum datapath_mode mode;
+	char *resolv = NULL;
+	size_t resolv_len = 0;
+	int err;
+
+	if (s->state != S_READY)
+		return session_send_error(
+		    s, f->request_id, BPFMIRROR__ERROR__CODE__CODE_UNEXPECTED_MESSAGE, false,
+		    s->state == S_HELLO ? "attach: hello first"
+					: "attach: this session is already attached");
+	if (judge_request(s, a, &mode, &e) || verify_target(s, a->target, &e) ||
+	    read_container(s, &env, &resolv, &resolv_len, &e) || attach_pod_link(s, a->target, &e))
+		goto fail;
+	s->state = S_ATTACHED; /* from here on session_release_dataplane() undoes everything */
+	if (claim_ports(s, a, mode, &e) || build_env_reply(s, &env, &kv, &e))
+		goto fail_attached;
+	err = send_attach_reply(s, f, mode, &kv, resolv, resolv_len);
 	goto out;
 
 fail_attached:
@@ -349,10 +413,10 @@ fail:
 	if (s->root_fd >= 0)
 		close(s->root_fd);
 	s->root_fd = -1;
-	err = session_send_error(s, f->request_id, code, false, msg);
+	err = session_send_error(s, f->request_id, e.code, false, e.msg);
 out:
-	free(kvs);
-	free(kvp);
+	free(kv.kvs);
+	free(kv.ptrs);
 	free(resolv);
 	container_env_free(&env);
 	return err;
