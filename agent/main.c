@@ -94,27 +94,28 @@ static int set_ring_mib(struct agent_opts *o, const char *arg)
 	return -1;
 }
 
+static const struct option longopts[] = {
+    {"listen", required_argument, NULL, 'l'},
+    {"metrics", required_argument, NULL, 'm'},
+    {"policy", required_argument, NULL, 'p'},
+    {"node-name", required_argument, NULL, 'n'},
+    {"proc", required_argument, NULL, 'P'},
+    {"heartbeat-ms", required_argument, NULL, 'H'},
+    {"log-level", required_argument, NULL, 'L'},
+    {"log-format", required_argument, NULL, 'F'},
+    {"force-clsact", no_argument, NULL, 'c'},
+    {"no-datapath", no_argument, NULL, 'D'},
+    {"ring-mib", required_argument, NULL, 'R'},
+    {"check-policy", required_argument, NULL, 'C'},
+    {"pod-logs", required_argument, NULL, 'G'},
+    {"version", no_argument, NULL, 'V'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
 /* Parses the command line into O; returns -1 to run the agent, or the exit status. */
 static int parse_args(int argc, char **argv, struct agent_opts *o)
 {
-	static const struct option longopts[] = {
-	    {"listen", required_argument, NULL, 'l'},
-	    {"metrics", required_argument, NULL, 'm'},
-	    {"policy", required_argument, NULL, 'p'},
-	    {"node-name", required_argument, NULL, 'n'},
-	    {"proc", required_argument, NULL, 'P'},
-	    {"heartbeat-ms", required_argument, NULL, 'H'},
-	    {"log-level", required_argument, NULL, 'L'},
-	    {"log-format", required_argument, NULL, 'F'},
-	    {"force-clsact", no_argument, NULL, 'c'},
-	    {"no-datapath", no_argument, NULL, 'D'},
-	    {"ring-mib", required_argument, NULL, 'R'},
-	    {"check-policy", required_argument, NULL, 'C'},
-	    {"pod-logs", required_argument, NULL, 'G'},
-	    {"version", no_argument, NULL, 'V'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	int c, rc = -1;
 
 	while (rc < 0 && (c = getopt_long(argc, argv, "v", longopts, NULL)) != -1) {
