@@ -1,13 +1,8 @@
 /* Real attach on a veth pair in a private netns: tcx/clsact attach, handoff, detach on close and
  * kill -9, inject. */
-#include "datapath.h"
+#include "bpftest.h"
 #include "podroute.h"
-#include "pktgen.h"
 
-#include "unit/testutil.h"
-
-#include <check.h>
-#include <errno.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
 #include <poll.h>
@@ -72,15 +67,10 @@ static void send_frame(const struct pg_flow *f, uint8_t flags, size_t payload)
 
 static struct datapath *open_dp(bool clsact)
 {
-	struct datapath_opts o = DATAPATH_OPTS_DEFAULT;
-	struct datapath *dp;
+	struct datapath_opts o = bpftest_opts(false);
 
 	o.force_clsact = clsact;
-	o.ring_bytes = 1 << 20;
-	o.flow_table_size = 1024;
-	dp = datapath_open(&o);
-	ck_assert_msg(dp != NULL, "datapath_open: %s", strerror(errno));
-	return dp;
+	return bpftest_open(&o);
 }
 
 static void mirror_roundtrip(bool clsact)
