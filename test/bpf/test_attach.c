@@ -2,11 +2,11 @@
  * kill -9, inject. */
 #include "bpftest.h"
 #include "podroute.h"
+#include "unit/privnetns.h"
 
 #include <linux/if_packet.h>
 #include <net/if.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -259,12 +259,7 @@ static int make_netns(void)
 	    NULL,
 	};
 
-	if (unshare(CLONE_NEWNET))
-		return -errno;
-	for (int i = 0; cmds[i]; i++)
-		if (system(cmds[i]) != 0)
-			return -EIO;
-	return 0;
+	return test_private_netns(cmds);
 }
 
 int main(void)

@@ -10,13 +10,13 @@
 #include "agent_priv.h"
 #include "l7steer.h"
 #include "log.h"
+#include "privnetns.h"
 #include "testutil.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -307,12 +307,7 @@ static int make_netns(void)
 	    NULL,
 	};
 
-	if (unshare(CLONE_NEWNET))
-		return -errno;
-	for (int i = 0; cmds[i]; i++)
-		if (system(cmds[i]) != 0)
-			return -EIO;
-	return 0;
+	return test_private_netns(cmds);
 }
 
 int main(void)
