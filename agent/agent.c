@@ -4,6 +4,7 @@
 #include "l7steer.h"
 #include "log.h"
 #include "metrics.h"
+#include "tcplisten.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -49,14 +50,9 @@ static void on_datapath(struct evloop *loop, int fd, unsigned events, void *ctx)
 	session_flush_all(ag);
 }
 
-struct agent *agent_new(const struct agent_opts *opts)
+/* Options left unset take their defaults; the chart names the host's views by environment. */
+static void apply_defaults(struct agent *ag, const struct agent_opts *opts)
 {
-	struct agent *ag = calloc(1, sizeof(*ag));
-	char err[512];
-	int rc;
-
-	if (!ag)
-		return NULL;
 	ag->opts = *opts;
 	ag->listen_fd = -1;
 	if (!ag->opts.listen)
@@ -74,7 +70,39 @@ struct agent *agent_new(const struct agent_opts *opts)
 		snprintf(ag->node_name, sizeof(ag->node_name), "%s", getenv("NODE_NAME"));
 	else if (gethostname(ag->node_name, sizeof(ag->node_name) - 1) < 0)
 		strcpy(ag->node_name, "unknown");
+}
 
+/* Loads the BPF data plane, watches its fd and makes the filtered-steal glue. */
+static int open_dataplane(struct agent *ag)
+{
+	struct datapath_opts dopts = DATAPATH_OPTS_DEFAULT;
+	int rc;
+
+	dopts.force_clsact = ag->opts.force_clsact;
+	dopts.ring_bytes = ag->opts.ring_mib << 20;
+	ag->dp = datapath_open(&dopts);
+	if (!ag->dp) {
+		rc = -errno;
+		log_error("cannot load the BPF data plane: %s", strerror(errno));
+		return rc;
+	}
+	rc = evloop_watch(ag->loop, datapath_fd(ag->dp), EV_READ, on_datapath, ag);
+	if (rc)
+		return rc;
+	/* Filtered steal; its steer namespace is made at the first filtered attach. */
+	ag->l7 = l7steer_new(ag);
+	return ag->l7 ? 0 : -ENOMEM;
+}
+
+struct agent *agent_new(const struct agent_opts *opts)
+{
+	struct agent *ag = calloc(1, sizeof(*ag));
+	char err[512];
+	int rc;
+
+	if (!ag)
+		return NULL;
+	apply_defaults(ag, opts);
 	ag->policy =
 	    opts->policy_path ? policy_load(opts->policy_path, err, sizeof(err)) : policy_default();
 	if (!ag->policy) {
@@ -88,26 +116,11 @@ struct agent *agent_new(const struct agent_opts *opts)
 		goto fail;
 	}
 	if (!opts->no_datapath) {
-		struct datapath_opts dopts = DATAPATH_OPTS_DEFAULT;
-		dopts.force_clsact = opts->force_clsact;
-		dopts.ring_bytes = opts->ring_mib << 20;
-		ag->dp = datapath_open(&dopts);
-		if (!ag->dp) {
-			rc = -errno;
-			log_error("cannot load the BPF data plane: %s", strerror(errno));
-			goto fail;
-		}
-		rc = evloop_watch(ag->loop, datapath_fd(ag->dp), EV_READ, on_datapath, ag);
+		rc = open_dataplane(ag);
 		if (rc)
 			goto fail;
-		/* Filtered steal; its router namespace is made at the first filtered attach. */
-		ag->l7 = l7steer_new(ag);
-		if (!ag->l7) {
-			rc = -ENOMEM;
-			goto fail;
-		}
 	}
-	ag->listen_fd = net_listen_tcp(ag->opts.listen, 64);
+	ag->listen_fd = tcplisten_open(ag->opts.listen, 64);
 	if (ag->listen_fd < 0) {
 		rc = ag->listen_fd;
 		log_error("cannot listen on %s: %s", ag->opts.listen, strerror(-rc));

@@ -63,7 +63,4 @@ int session_stream_send(struct agent *ag, uint32_t sid, struct Bpfmirror__Frame 
 /* Bytes queued toward session sid (backpressure for its streams). */
 size_t session_stream_queued(struct agent *ag, uint32_t sid);
 
-/* net.c helpers */
-int net_listen_tcp(const char *addr, int backlog);
-
 #endif

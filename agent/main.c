@@ -10,8 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
-#include <unistd.h>
 
 static struct agent *the_agent;
 
@@ -46,119 +44,154 @@ static void usage(FILE *f)
 		AGENT_DEFAULT_LISTEN, AGENT_DEFAULT_METRICS);
 }
 
-int main(int argc, char **argv)
+/* Validates a policy file (e.g. rendered by the chart); returns the exit status. */
+static int check_policy(const char *path)
 {
-	static const struct option longopts[] = {
-	    {"listen", required_argument, NULL, 'l'},
-	    {"metrics", required_argument, NULL, 'm'},
-	    {"policy", required_argument, NULL, 'p'},
-	    {"node-name", required_argument, NULL, 'n'},
-	    {"proc", required_argument, NULL, 'P'},
-	    {"heartbeat-ms", required_argument, NULL, 'H'},
-	    {"log-level", required_argument, NULL, 'L'},
-	    {"log-format", required_argument, NULL, 'F'},
-	    {"force-clsact", no_argument, NULL, 'c'},
-	    {"no-datapath", no_argument, NULL, 'D'},
-	    {"ring-mib", required_argument, NULL, 'R'},
-	    {"check-policy", required_argument, NULL, 'C'},
-	    {"pod-logs", required_argument, NULL, 'G'},
-	    {"version", no_argument, NULL, 'V'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	struct agent_opts o = {.metrics = AGENT_DEFAULT_METRICS};
-	struct sigaction sa = {.sa_handler = on_signal};
-	enum log_level lvl;
-	int c, rc;
+	char err[512];
+	struct policy *p = policy_load(path, err, sizeof(err));
 
-	log_set_ident("bpfmirror-agent");
-	while ((c = getopt_long(argc, argv, "v", longopts, NULL)) != -1) {
+	if (!p) {
+		fprintf(stderr, "bpfmirror-agent: %s\n", err);
+		return 1;
+	}
+	policy_free(p);
+	printf("%s: ok\n", path);
+	return 0;
+}
+
+/* The option handlers below return -1 to go on parsing, or the exit status. */
+static int set_log_level(const char *arg)
+{
+	enum log_level lvl;
+
+	if (log_parse_level(arg, &lvl)) {
+		fprintf(stderr, "bpfmirror-agent: bad --log-level '%s'\n", arg);
+		return 2;
+	}
+	log_set_level(lvl);
+	return -1;
+}
+
+static int set_log_format(const char *arg)
+{
+	if (strcmp(arg, "json") == 0) {
+		log_set_format(LOG_FMT_JSON);
+	} else if (strcmp(arg, "text") != 0) {
+		fprintf(stderr, "bpfmirror-agent: bad --log-format '%s'\n", arg);
+		return 2;
+	}
+	return -1;
+}
+
+static int set_ring_mib(struct agent_opts *o, const char *arg)
+{
+	o->ring_mib = (unsigned)strtoul(arg, NULL, 10);
+	if (!o->ring_mib || o->ring_mib > 1024 || (o->ring_mib & (o->ring_mib - 1))) {
+		fprintf(stderr, "bpfmirror-agent: --ring-mib must be a power of two "
+				"from 1 to 1024\n");
+		return 2;
+	}
+	return -1;
+}
+
+static const struct option longopts[] = {
+    {"listen", required_argument, NULL, 'l'},
+    {"metrics", required_argument, NULL, 'm'},
+    {"policy", required_argument, NULL, 'p'},
+    {"node-name", required_argument, NULL, 'n'},
+    {"proc", required_argument, NULL, 'P'},
+    {"heartbeat-ms", required_argument, NULL, 'H'},
+    {"log-level", required_argument, NULL, 'L'},
+    {"log-format", required_argument, NULL, 'F'},
+    {"force-clsact", no_argument, NULL, 'c'},
+    {"no-datapath", no_argument, NULL, 'D'},
+    {"ring-mib", required_argument, NULL, 'R'},
+    {"check-policy", required_argument, NULL, 'C'},
+    {"pod-logs", required_argument, NULL, 'G'},
+    {"version", no_argument, NULL, 'V'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* Parses the command line into O; returns -1 to run the agent, or the exit status. */
+static int parse_args(int argc, char **argv, struct agent_opts *o)
+{
+	int c, rc = -1;
+
+	while (rc < 0 && (c = getopt_long(argc, argv, "v", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
-			o.listen = optarg;
+			o->listen = optarg;
 			break;
 		case 'm':
-			o.metrics = optarg;
+			o->metrics = optarg;
 			break;
 		case 'p':
-			o.policy_path = optarg;
+			o->policy_path = optarg;
 			break;
 		case 'n':
-			o.node_name = optarg;
+			o->node_name = optarg;
 			break;
 		case 'P':
-			o.proc_root = optarg;
+			o->proc_root = optarg;
 			break;
 		case 'H':
-			o.heartbeat_ms = (unsigned)strtoul(optarg, NULL, 10);
+			o->heartbeat_ms = (unsigned)strtoul(optarg, NULL, 10);
 			break;
 		case 'L':
-			if (log_parse_level(optarg, &lvl)) {
-				fprintf(stderr, "bpfmirror-agent: bad --log-level '%s'\n", optarg);
-				return 2;
-			}
-			log_set_level(lvl);
+			rc = set_log_level(optarg);
 			break;
 		case 'v':
 			log_set_level(LOG_LVL_DEBUG);
 			break;
 		case 'F':
-			if (strcmp(optarg, "json") == 0) {
-				log_set_format(LOG_FMT_JSON);
-			} else if (strcmp(optarg, "text") != 0) {
-				fprintf(stderr, "bpfmirror-agent: bad --log-format '%s'\n", optarg);
-				return 2;
-			}
+			rc = set_log_format(optarg);
 			break;
 		case 'c':
-			o.force_clsact = true;
+			o->force_clsact = true;
 			break;
 		case 'D':
-			o.no_datapath = true;
+			o->no_datapath = true;
 			break;
-		case 'C': {
-			/* Validates a policy file (e.g. rendered by the chart) and exits. */
-			char err[512];
-			struct policy *p = policy_load(optarg, err, sizeof(err));
-			if (!p) {
-				fprintf(stderr, "bpfmirror-agent: %s\n", err);
-				return 1;
-			}
-			policy_free(p);
-			printf("%s: ok\n", optarg);
-			return 0;
-		}
+		case 'C':
+			rc = check_policy(optarg);
+			break;
 		case 'G':
-			o.pod_logs = optarg;
+			o->pod_logs = optarg;
 			break;
 		case 'R':
-			o.ring_mib = (unsigned)strtoul(optarg, NULL, 10);
-			if (!o.ring_mib || o.ring_mib > 1024 || (o.ring_mib & (o.ring_mib - 1))) {
-				fprintf(stderr,
-					"bpfmirror-agent: --ring-mib must be a power of two "
-					"from 1 to 1024\n");
-				return 2;
-			}
+			rc = set_ring_mib(o, optarg);
 			break;
 		case 'V':
 			printf("bpfmirror-agent %s (protocol %u)\n", BPFMIRROR_VERSION,
 			       BPFMIRROR_PROTOCOL_VERSION);
-			return 0;
+			rc = 0;
+			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			rc = 0;
+			break;
 		default:
 			usage(stderr);
-			return 2;
+			rc = 2;
 		}
 	}
-	if (optind < argc) {
+	if (rc < 0 && optind < argc) {
 		fprintf(stderr, "bpfmirror-agent: unexpected argument '%s'\n", argv[optind]);
-		return 2;
+		rc = 2;
 	}
+	return rc;
+}
+
+/* Runs the agent until SIGINT/SIGTERM; returns the exit status. */
+static int run_agent(const struct agent_opts *o)
+{
+	struct sigaction sa = {.sa_handler = on_signal};
+	int rc;
+
 	log_capture_libbpf();
 	signal(SIGPIPE, SIG_IGN);
-	the_agent = agent_new(&o);
+	the_agent = agent_new(o);
 	if (!the_agent)
 		return 1;
 	sigaction(SIGINT, &sa, NULL);
@@ -167,4 +200,14 @@ int main(int argc, char **argv)
 	agent_free(the_agent);
 	log_info("stopped");
 	return rc ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct agent_opts o = {.metrics = AGENT_DEFAULT_METRICS};
+	int rc;
+
+	log_set_ident("bpfmirror-agent");
+	rc = parse_args(argc, argv, &o);
+	return rc >= 0 ? rc : run_agent(&o);
 }

@@ -4,6 +4,7 @@
 #include "datapath.h"
 #include "l7steer.h"
 #include "log.h"
+#include "tcplisten.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -263,7 +264,7 @@ struct metrics_server *metrics_start(struct agent *ag, const char *addr)
 	m->ag = ag;
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		m->clients[i].fd = -1;
-	m->fd = net_listen_tcp(addr, 16);
+	m->fd = tcplisten_open(addr, 16);
 	if (m->fd < 0) {
 		err = m->fd;
 		free(m);

@@ -1,17 +1,12 @@
 /* Real attach on a veth pair in a private netns: tcx/clsact attach, handoff, detach on close and
  * kill -9, inject. */
-#include "datapath.h"
-#include "podlink.h"
-#include "pktgen.h"
+#include "bpftest.h"
+#include "podroute.h"
+#include "unit/privnetns.h"
 
-#include "unit/testutil.h"
-
-#include <check.h>
-#include <errno.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,15 +67,10 @@ static void send_frame(const struct pg_flow *f, uint8_t flags, size_t payload)
 
 static struct datapath *open_dp(bool clsact)
 {
-	struct datapath_opts o = DATAPATH_OPTS_DEFAULT;
-	struct datapath *dp;
+	struct datapath_opts o = bpftest_opts(false);
 
 	o.force_clsact = clsact;
-	o.ring_bytes = 1 << 20;
-	o.flow_table_size = 1024;
-	dp = datapath_open(&o);
-	ck_assert_msg(dp != NULL, "datapath_open: %s", strerror(errno));
-	return dp;
+	return bpftest_open(&o);
 }
 
 static void mirror_roundtrip(bool clsact)
@@ -91,11 +81,11 @@ static void mirror_roundtrip(bool clsact)
 	int ifindex = 0;
 
 	ck_assert_int_eq(datapath_ip_parse("10.99.0.1", &pod), 0);
-	ck_assert_int_lt(podlink_lookup(&pod, &ifindex, &node_src), 0);
+	ck_assert_int_lt(podroute_lookup(&pod, &ifindex, &node_src), 0);
 	ck_assert_int_eq(datapath_ip_parse(REMOTE, &pod), 0);
-	ck_assert_int_eq(podlink_lookup(&pod, &ifindex, &node_src), -EADDRNOTAVAIL);
+	ck_assert_int_eq(podroute_lookup(&pod, &ifindex, &node_src), -EADDRNOTAVAIL);
 	ck_assert_int_eq(datapath_ip_parse(POD, &pod), 0);
-	ck_assert_int_eq(podlink_lookup(&pod, &ifindex, &node_src), 0);
+	ck_assert_int_eq(podroute_lookup(&pod, &ifindex, &node_src), 0);
 	ck_assert_int_eq(ifindex, (int)if_nametoindex(HOSTIF));
 	ck_assert_int_eq(node_src.family, AF_INET);
 	ck_assert_int_eq(memcmp(&node_src.u.v4, (uint8_t[]){10, 9, 0, 1}, 4), 0);
@@ -269,12 +259,7 @@ static int make_netns(void)
 	    NULL,
 	};
 
-	if (unshare(CLONE_NEWNET))
-		return -errno;
-	for (int i = 0; cmds[i]; i++)
-		if (system(cmds[i]) != 0)
-			return -EIO;
-	return 0;
+	return test_private_netns(cmds);
 }
 
 int main(void)

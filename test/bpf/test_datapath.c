@@ -1,26 +1,12 @@
 /* BPF_PROG_RUN tests of the tc programs: every verdict, map contents, ring-buffer records, stats.
  */
-#include "datapath.h"
-#include "pktgen.h"
-#include "unit/testutil.h"
-
-#include <check.h>
-#include <stdlib.h>
-
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
-#include <errno.h>
-#include <stdio.h>
-#include <unistd.h>
+#include "bpftest.h"
 
 #define POD	"10.0.0.2"
 #define CLIENT	"10.0.0.1"
 #define NODE	"10.0.0.254"
 #define POD6	"fd00::2"
 #define CLIENT6 "fd00::1"
-
-#define ACT_NEXT (-1)
-#define ACT_DROP 2
 
 struct rec {
 	struct bm_pkt_hdr hdr;
@@ -34,15 +20,10 @@ static struct bm_stat before[BM_R_MAX];
 
 static void setup(void)
 {
-	struct datapath_opts o = DATAPATH_OPTS_DEFAULT;
+	struct datapath_opts o = bpftest_opts(true);
 
-	o.no_tun = true;
-	o.no_stale_cleanup = true;
-	o.ring_bytes = 1 << 20;
-	o.flow_table_size = 1024;
 	o.mirror_batch_bytes = 0; /* batched_wakeup_still_delivers covers the default */
-	dp = datapath_open(&o);
-	ck_assert_msg(dp != NULL, "datapath_open: %s", strerror(errno));
+	dp = bpftest_open(&o);
 	nrecs = 0;
 	ck_assert_int_eq(datapath_stats(dp, before), 0);
 }
@@ -65,32 +46,23 @@ static int collect(void *ctx, const struct datapath_pkt *pkt)
 	return 0;
 }
 
-/* Runs the program of dir on one packet; returns its return code. */
+/* Runs the program of dir on one packet (a copy of it into out if given); returns its verdict. */
 static int run(enum bm_dir dir, const struct pg_flow *f, uint8_t flags, size_t payload,
 	       uint8_t *out, size_t *outlen)
 {
 	static uint8_t buf[2048];
 	size_t len = pg_build(buf, f, flags, payload);
-	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = buf, .data_size_in = (uint32_t)len,
-		    .repeat = 1);
-	int err = bpf_prog_test_run_opts(datapath_prog_fd(dp, dir), &o);
 
-	ck_assert_msg(err == 0, "prog_run: %d", err);
 	if (out) {
 		memcpy(out, buf, len);
 		*outlen = len;
 	}
-	return (int)o.retval;
+	return bpftest_prog_run(dp, dir, buf, len, NULL, 0);
 }
 
 static int run_raw(enum bm_dir dir, const uint8_t *buf, size_t len)
 {
-	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = buf, .data_size_in = (uint32_t)len,
-		    .repeat = 1);
-	int err = bpf_prog_test_run_opts(datapath_prog_fd(dp, dir), &o);
-
-	ck_assert_msg(err == 0, "prog_run(len %zu): %d", len, err);
-	return (int)o.retval;
+	return bpftest_prog_run(dp, dir, buf, len, NULL, 0);
 }
 
 static int drain(void)
@@ -104,18 +76,7 @@ static int drain(void)
 /* Packets counted under reason r since setup(). */
 static uint64_t delta(enum bm_reason r)
 {
-	struct bm_stat now[BM_R_MAX];
-
-	ck_assert_int_eq(datapath_stats(dp, now), 0);
-	return now[r].packets - before[r].packets;
-}
-
-static struct datapath_ip ip(const char *s)
-{
-	struct datapath_ip a;
-
-	ck_assert_int_eq(datapath_ip_parse(s, &a), 0);
-	return a;
+	return bpftest_delta(dp, before, r);
 }
 
 static void flow_key(const struct pg_flow *f, struct bm_flow_key *k)
@@ -134,7 +95,7 @@ static const struct pg_flow p2c = {AF_INET, POD, CLIENT, 80, 40000, IPPROTO_TCP}
 
 START_TEST(mirror_syn_creates_flow_and_copies)
 {
-	struct datapath_ip pod = ip(POD);
+	struct datapath_ip pod = bpftest_ip(POD);
 	struct bm_flow_key k;
 	struct bm_flow f;
 	uint8_t pkt[2048];
@@ -178,7 +139,7 @@ END_TEST
 
 START_TEST(mirror_several_sessions)
 {
-	struct datapath_ip pod = ip(POD);
+	struct datapath_ip pod = bpftest_ip(POD);
 
 	for (uint32_t s = 1; s <= BM_MAX_SESSIONS; s++)
 		ck_assert_int_eq(datapath_subscribe(dp, &pod, 80, DATAPATH_MIRROR, s), 0);
@@ -201,7 +162,7 @@ END_TEST
 
 START_TEST(preexisting_flow_passes)
 {
-	struct datapath_ip pod = ip(POD);
+	struct datapath_ip pod = bpftest_ip(POD);
 
 	ck_assert_int_eq(datapath_subscribe(dp, &pod, 80, DATAPATH_MIRROR, 7), 0);
 	ck_assert_int_eq(datapath_subscribe(dp, &pod, 81, DATAPATH_STEAL, 8), 0);
@@ -223,7 +184,7 @@ END_TEST
 
 START_TEST(steal_drops_and_hands_off)
 {
-	struct datapath_ip pod = ip(POD);
+	struct datapath_ip pod = bpftest_ip(POD);
 	struct bm_flow_key k;
 	struct bm_flow f;
 
@@ -251,7 +212,7 @@ END_TEST
 
 START_TEST(steal_spares_node_probes)
 {
-	struct datapath_ip pod = ip(POD), node = ip(NODE);
+	struct datapath_ip pod = bpftest_ip(POD), node = bpftest_ip(NODE);
 	struct pg_flow probe = c2p;
 
 	probe.src = NODE;
@@ -269,7 +230,7 @@ END_TEST
 
 START_TEST(unsubscribe_returns_flows_to_pod)
 {
-	struct datapath_ip pod = ip(POD);
+	struct datapath_ip pod = bpftest_ip(POD);
 
 	ck_assert_int_eq(datapath_subscribe(dp, &pod, 80, DATAPATH_STEAL, 9), 0);
 	ck_assert_int_eq(run(BM_DIR_TO_POD, &c2p, PG_SYN, 0, NULL, NULL), ACT_DROP);
@@ -285,7 +246,7 @@ END_TEST
 
 START_TEST(syn_reuse_clears_stale_flow)
 {
-	struct datapath_ip pod = ip(POD);
+	struct datapath_ip pod = bpftest_ip(POD);
 
 	ck_assert_int_eq(datapath_subscribe(dp, &pod, 80, DATAPATH_MIRROR, 7), 0);
 	ck_assert_int_eq(run(BM_DIR_TO_POD, &c2p, PG_SYN, 0, NULL, NULL), ACT_NEXT);
@@ -303,7 +264,7 @@ END_TEST
 
 START_TEST(return_range_taken)
 {
-	struct datapath_ip pod = ip(POD);
+	struct datapath_ip pod = bpftest_ip(POD);
 	struct pg_flow udp = {AF_INET, "10.96.0.10", POD, 53, 61005, IPPROTO_UDP};
 	struct pg_flow tcp = {AF_INET, "10.1.0.9", POD, 443, 61009, IPPROTO_TCP};
 
@@ -370,7 +331,7 @@ END_TEST
 
 START_TEST(ipv6_mirror_and_steal)
 {
-	struct datapath_ip pod = ip(POD6);
+	struct datapath_ip pod = bpftest_ip(POD6);
 	struct pg_flow f = {AF_INET6, CLIENT6, POD6, 40000, 80, IPPROTO_TCP};
 	struct pg_flow s = {AF_INET6, CLIENT6, POD6, 40001, 8080, IPPROTO_TCP};
 	struct pg_flow r = {AF_INET6, POD6, CLIENT6, 8080, 40001, IPPROTO_TCP};
@@ -396,7 +357,7 @@ END_TEST
 START_TEST(large_packet_copied_whole)
 {
 	static uint8_t buf[3100];
-	struct datapath_ip pod = ip(POD);
+	struct datapath_ip pod = bpftest_ip(POD);
 	size_t len;
 
 	ck_assert_int_eq(datapath_subscribe(dp, &pod, 80, DATAPATH_MIRROR, 7), 0);
@@ -411,17 +372,13 @@ END_TEST
 
 START_TEST(batched_wakeup_still_delivers)
 {
-	struct datapath_opts o = DATAPATH_OPTS_DEFAULT;
-	struct datapath_ip pod = ip(POD);
+	struct datapath_opts o = bpftest_opts(true);
+	struct datapath_ip pod = bpftest_ip(POD);
 
 	/* Reopen with batching: the rodata branch is verified only when enabled. */
 	datapath_close(dp);
-	o.no_tun = true;
-	o.no_stale_cleanup = true;
-	o.ring_bytes = 1 << 20;
 	o.mirror_batch_bytes = 64 << 10;
-	dp = datapath_open(&o);
-	ck_assert_msg(dp != NULL, "datapath_open: %s", strerror(errno));
+	dp = bpftest_open(&o);
 	ck_assert_int_eq(datapath_subscribe(dp, &pod, 80, DATAPATH_MIRROR, 7), 0);
 	ck_assert_int_eq(datapath_subscribe(dp, &pod, 81, DATAPATH_STEAL, 8), 0);
 	ck_assert_int_eq(run(BM_DIR_TO_POD, &c2p, PG_SYN, 0, NULL, NULL), ACT_NEXT);

@@ -1,26 +1,12 @@
 /* BPF_PROG_RUN tests of the filtered-steal verdict: redirect to the router link, MAC, exemptions.
  */
-#include "datapath.h"
-#include "pktgen.h"
-#include "unit/testutil.h"
-
-#include <check.h>
-#include <stdlib.h>
-
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
-#include <errno.h>
-#include <stdio.h>
-#include <unistd.h>
+#include "bpftest.h"
 
 #define POD    "10.0.0.2"
 #define CLIENT "10.0.0.1"
 #define NODE   "10.0.0.254"
 
-#define ACT_NEXT     (-1)
-#define ACT_DROP     2
-#define ACT_REDIRECT 7
-#define ROUTER_IF    1 /* lo: any existing ifindex will do for a test run */
+#define ROUTER_IF 1 /* lo: any existing ifindex will do for a test run */
 
 static struct datapath *dp;
 static struct bm_stat before[BM_R_MAX];
@@ -28,14 +14,9 @@ static uint8_t out[2048];
 
 static void setup(void)
 {
-	struct datapath_opts o = DATAPATH_OPTS_DEFAULT;
+	struct datapath_opts o = bpftest_opts(true);
 
-	o.no_tun = true;
-	o.no_stale_cleanup = true;
-	o.ring_bytes = 1 << 20;
-	o.flow_table_size = 1024;
-	dp = datapath_open(&o);
-	ck_assert_msg(dp != NULL, "datapath_open: %s", strerror(errno));
+	dp = bpftest_open(&o);
 	ck_assert_int_eq(datapath_stats(dp, before), 0);
 }
 
@@ -50,28 +31,13 @@ static int run(enum bm_dir dir, const struct pg_flow *f, uint8_t flags, size_t p
 {
 	static uint8_t buf[2048];
 	size_t len = pg_build(buf, f, flags, payload);
-	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = buf, .data_size_in = (uint32_t)len,
-		    .data_out = out, .data_size_out = sizeof(out), .repeat = 1);
-	int err = bpf_prog_test_run_opts(datapath_prog_fd(dp, dir), &o);
 
-	ck_assert_msg(err == 0, "prog_run: %d", err);
-	return (int)o.retval;
+	return bpftest_prog_run(dp, dir, buf, len, out, sizeof(out));
 }
 
 static uint64_t delta(enum bm_reason r)
 {
-	struct bm_stat now[BM_R_MAX];
-
-	ck_assert_int_eq(datapath_stats(dp, now), 0);
-	return now[r].packets - before[r].packets;
-}
-
-static struct datapath_ip ip(const char *s)
-{
-	struct datapath_ip a;
-
-	ck_assert_int_eq(datapath_ip_parse(s, &a), 0);
-	return a;
+	return bpftest_delta(dp, before, r);
 }
 
 static const struct pg_flow c2p = {AF_INET, CLIENT, POD, 40000, 8080, IPPROTO_TCP};
@@ -80,7 +46,7 @@ static const struct pg_flow p2c = {AF_INET, POD, CLIENT, 8080, 40000, IPPROTO_TC
 START_TEST(route_redirects_flow_with_router_mac)
 {
 	static const uint8_t mac[6] = BM_ROUTER_MAC;
-	struct datapath_ip pod = ip(POD);
+	struct datapath_ip pod = bpftest_ip(POD);
 	struct bm_flow_key k = {0};
 	struct bm_flow f;
 
@@ -108,7 +74,7 @@ END_TEST
 
 START_TEST(route_spares_node_sources)
 {
-	struct datapath_ip pod = ip(POD), node = ip(NODE);
+	struct datapath_ip pod = bpftest_ip(POD), node = bpftest_ip(NODE);
 	struct pg_flow probe = c2p;
 
 	probe.src = NODE;
@@ -124,7 +90,7 @@ END_TEST
 
 START_TEST(route_off_keeps_existing_flows)
 {
-	struct datapath_ip pod = ip(POD);
+	struct datapath_ip pod = bpftest_ip(POD);
 	struct pg_flow other = c2p;
 
 	ck_assert_int_eq(datapath_route(dp, &pod, 8080, ROUTER_IF), 0);
@@ -143,7 +109,7 @@ END_TEST
 
 START_TEST(whole_steal_takes_precedence)
 {
-	struct datapath_ip pod = ip(POD);
+	struct datapath_ip pod = bpftest_ip(POD);
 
 	ck_assert_int_eq(datapath_route(dp, &pod, 8080, ROUTER_IF), 0);
 	ck_assert_int_eq(datapath_subscribe(dp, &pod, 8080, DATAPATH_STEAL, 5), 0);

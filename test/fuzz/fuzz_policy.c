@@ -1,5 +1,5 @@
 /* Fuzz target: the agent's policy parser on arbitrary bytes (a cluster's config file). */
-// FUZZ_SOURCES: agent/policy.c
+// FUZZ_SOURCES: agent/policy/policy.c
 #include "policy.h"
 
 #include <stddef.h>

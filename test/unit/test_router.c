@@ -275,7 +275,8 @@ START_TEST(single_request_to_app)
 }
 END_TEST
 
-/* The must-show: one keep-alive connection alternating team-a, team-b and no header. */
+/* One keep-alive connection whose requests alternate team-a, team-b and no header: each goes
+ * to its own target, in order, whatever the pieces the bytes arrive in. */
 static void alternate(size_t piece)
 {
 	static const char *const reqs[3] = {REQ_A, REQ_B, REQ_N};

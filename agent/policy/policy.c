@@ -1,7 +1,6 @@
 /* The cluster's policy as the agent enforces it (format: docs/policy.md). */
 #include "policy.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <regex.h>

@@ -14,7 +14,7 @@
  *
  *   struct datapath_opts o = DATAPATH_OPTS_DEFAULT;
  *   struct datapath *dp = datapath_open(&o);          // load BPF, create tun
- *   podlink_lookup(&pod_ip, &ifindex, &node_src);     // agent/podlink.h
+ *   podroute_lookup(&pod_ip, &ifindex, &node_src);     // agent/node/podroute.h
  *   datapath_attach_pod(dp, ifindex, &node_src);      // per session using the pod
  *   datapath_subscribe(dp, &pod_ip, 8080, DATAPATH_MIRROR, sid);
  *   datapath_reserve_ports(dp, &pod_ip, 61000, 61099, sid);
@@ -67,7 +67,7 @@ struct datapath_opts {
 	enum datapath_handoff handoff;
 	const char *tun_name;	     /* inject (and tun handoff) device; NULL = "bpfm0" */
 	const char *tun_addr;	     /* its IPv4 address (/32); NULL = "169.254.239.1" (needed
-				      * for reverse-path filtering, see agent/tun.h) */
+				      * for reverse-path filtering, see agent/dataplane/tun.h) */
 	bool no_tun;		     /* no tun device (tests): datapath_inject -> -ENODEV */
 	bool force_clsact;	     /* skip tcx, attach with clsact (tests, old kernels) */
 	bool no_stale_cleanup;	     /* skip the startup scan for stale clsact filters */
@@ -104,7 +104,7 @@ void datapath_close(struct datapath *dp);
  * ingress = from the pod), refcounted per ifindex: only the first call
  * attaches, datapath_release_pod() of the last user detaches. node_src, if
  * not NULL, is an address of this node whose SYNs must never be stolen (the
- * route's preferred source toward the pod, see podlink_lookup()); it is
+ * route's preferred source toward the pod, see podroute_lookup()); it is
  * registered for the lifetime of dp. Returns 0 or -errno.
  */
 int datapath_attach_pod(struct datapath *dp, int ifindex, const struct datapath_ip *node_src);

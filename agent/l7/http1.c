@@ -621,123 +621,162 @@ static ssize_t feed_head(struct http1_parser *p, const uint8_t *d, size_t len,
 
 /* ---- chunked framing ----------------------------------------------------- */
 
+/*
+ * The byte steps of chunked framing return 0 to go on with the next byte,
+ * CHUNK_STOP when the caller must return after this byte (chunk data follows,
+ * or the message ended), or fail()'s negative value.
+ */
+#define CHUNK_STOP 1
+
+/* Counts a framing byte against the chunk-line and trailer limits. */
+static ssize_t chunk_limits(struct http1_parser *p)
+{
+	if (p->state >= ST_CHUNK_SIZE && p->state <= ST_CHUNK_LF &&
+	    ++p->chunk_line > p->lim.max_chunk_line)
+		return fail(p, p->state == ST_CHUNK_SIZE ? HTTP1_E_CHUNK_SIZE : HTTP1_E_CHUNK_EXT);
+	if (p->state >= ST_TRAILER_START && p->state <= ST_TRAILER_END_LF &&
+	    ++p->trailer_bytes > p->lim.max_head)
+		return fail(p, HTTP1_E_HEAD_TOO_LARGE);
+	return 0;
+}
+
+/* A byte of the chunk-size line: hex digits, optional whitespace, extensions, CRLF. */
+static ssize_t chunk_size_byte(struct http1_parser *p, uint8_t c)
+{
+	int v = hex_value(c);
+
+	switch (p->state) {
+	case ST_CHUNK_SIZE:
+		if (v >= 0) {
+			if (p->remaining > (HTTP1_MAX_BODY_LENGTH - (uint64_t)v) / 16)
+				return fail(p, HTTP1_E_CHUNK_OVERFLOW);
+			p->remaining = p->remaining * 16 + (uint64_t)v;
+			p->chunk_digits = true;
+			return 0;
+		}
+		if (!p->chunk_digits)
+			return fail(p, HTTP1_E_CHUNK_SIZE);
+		if (is_ows(c))
+			p->state = ST_CHUNK_BWS;
+		else if (c == ';')
+			p->state = ST_CHUNK_EXT;
+		else if (c == '\r')
+			p->state = ST_CHUNK_LF;
+		else
+			return fail(p, c == '\n' ? HTTP1_E_BARE_LF : HTTP1_E_CHUNK_SIZE);
+		return 0;
+	case ST_CHUNK_BWS:
+		if (c == ';')
+			p->state = ST_CHUNK_EXT;
+		else if (!is_ows(c))
+			return fail(p, HTTP1_E_CHUNK_EXT);
+		return 0;
+	case ST_CHUNK_EXT:
+		if (c == '\r')
+			p->state = ST_CHUNK_LF;
+		else if (c == '\n')
+			return fail(p, HTTP1_E_BARE_LF);
+		else if (!is_text(c))
+			return fail(p, HTTP1_E_CHUNK_EXT);
+		return 0;
+	default: /* ST_CHUNK_LF */
+		if (c != '\n')
+			return fail(p, HTTP1_E_BARE_CR);
+		p->chunk_line = 0;
+		p->chunk_digits = false;
+		if (p->remaining == 0) {
+			p->state = ST_TRAILER_START;
+			return 0;
+		}
+		p->state = ST_CHUNK_DATA;
+		return CHUNK_STOP;
+	}
+}
+
+/* A byte of the trailer section: name: value lines, then the empty line ending the message. */
+static ssize_t trailer_byte(struct http1_parser *p, uint8_t c, struct http1_span *span)
+{
+	switch (p->state) {
+	case ST_TRAILER_START:
+		if (c == '\r') {
+			p->state = ST_TRAILER_END_LF;
+		} else if (is_ows(c)) {
+			return fail(p, HTTP1_E_OBS_FOLD);
+		} else if (c == '\n') {
+			return fail(p, HTTP1_E_BARE_LF);
+		} else if (is_tchar(c)) {
+			if (++p->trailer_lines > p->lim.max_headers)
+				return fail(p, HTTP1_E_TOO_MANY_HEADERS);
+			p->state = ST_TRAILER_NAME;
+		} else {
+			return fail(p, HTTP1_E_TRAILER);
+		}
+		return 0;
+	case ST_TRAILER_NAME:
+		if (c == ':')
+			p->state = ST_TRAILER_VALUE;
+		else if (!is_tchar(c))
+			return fail(p, HTTP1_E_TRAILER);
+		return 0;
+	case ST_TRAILER_VALUE:
+		if (c == '\r')
+			p->state = ST_TRAILER_LF;
+		else if (c == '\n')
+			return fail(p, HTTP1_E_BARE_LF);
+		else if (!is_text(c))
+			return fail(p, HTTP1_E_TRAILER);
+		return 0;
+	case ST_TRAILER_LF:
+		if (c != '\n')
+			return fail(p, HTTP1_E_BARE_CR);
+		p->state = ST_TRAILER_START;
+		return 0;
+	default: /* ST_TRAILER_END_LF */
+		if (c != '\n')
+			return fail(p, HTTP1_E_BARE_CR);
+		end_message(p, span);
+		return CHUNK_STOP;
+	}
+}
+
+/* The CRLF after a chunk's data. */
+static ssize_t chunk_data_end_byte(struct http1_parser *p, uint8_t c)
+{
+	if (p->state == ST_CHUNK_DATA_CR) {
+		if (c != '\r')
+			return fail(p, HTTP1_E_CHUNK_DATA_END);
+		p->state = ST_CHUNK_DATA_LF;
+		return 0;
+	}
+	if (c != '\n')
+		return fail(p, HTTP1_E_CHUNK_DATA_END);
+	p->state = ST_CHUNK_SIZE;
+	return 0;
+}
+
 /* Consumes chunk-size lines, data CRLFs and trailers until data, the end or the input's end. */
 static ssize_t feed_chunk_framing(struct http1_parser *p, const uint8_t *d, size_t len,
 				  struct http1_span *span)
 {
 	size_t i;
+	ssize_t rc;
 
 	for (i = 0; i < len; i++) {
-		uint8_t c = d[i];
-		int v;
-
-		if (p->state >= ST_CHUNK_SIZE && p->state <= ST_CHUNK_LF &&
-		    ++p->chunk_line > p->lim.max_chunk_line)
-			return fail(p, p->state == ST_CHUNK_SIZE ? HTTP1_E_CHUNK_SIZE
-								 : HTTP1_E_CHUNK_EXT);
-		if (p->state >= ST_TRAILER_START && p->state <= ST_TRAILER_END_LF &&
-		    ++p->trailer_bytes > p->lim.max_head)
-			return fail(p, HTTP1_E_HEAD_TOO_LARGE);
-		switch (p->state) {
-		case ST_CHUNK_SIZE:
-			v = hex_value(c);
-			if (v >= 0) {
-				if (p->remaining > (HTTP1_MAX_BODY_LENGTH - (uint64_t)v) / 16)
-					return fail(p, HTTP1_E_CHUNK_OVERFLOW);
-				p->remaining = p->remaining * 16 + (uint64_t)v;
-				p->chunk_digits = true;
-				break;
-			}
-			if (!p->chunk_digits)
-				return fail(p, HTTP1_E_CHUNK_SIZE);
-			if (is_ows(c))
-				p->state = ST_CHUNK_BWS;
-			else if (c == ';')
-				p->state = ST_CHUNK_EXT;
-			else if (c == '\r')
-				p->state = ST_CHUNK_LF;
-			else if (c == '\n')
-				return fail(p, HTTP1_E_BARE_LF);
-			else
-				return fail(p, HTTP1_E_CHUNK_SIZE);
-			break;
-		case ST_CHUNK_BWS:
-			if (c == ';')
-				p->state = ST_CHUNK_EXT;
-			else if (!is_ows(c))
-				return fail(p, HTTP1_E_CHUNK_EXT);
-			break;
-		case ST_CHUNK_EXT:
-			if (c == '\r')
-				p->state = ST_CHUNK_LF;
-			else if (c == '\n')
-				return fail(p, HTTP1_E_BARE_LF);
-			else if (!is_text(c))
-				return fail(p, HTTP1_E_CHUNK_EXT);
-			break;
-		case ST_CHUNK_LF:
-			if (c != '\n')
-				return fail(p, HTTP1_E_BARE_CR);
-			p->chunk_line = 0;
-			p->chunk_digits = false;
-			if (p->remaining == 0) {
-				p->state = ST_TRAILER_START;
-				break;
-			}
-			p->state = ST_CHUNK_DATA;
+		rc = chunk_limits(p);
+		if (rc < 0)
+			return rc;
+		if (p->state >= ST_CHUNK_SIZE && p->state <= ST_CHUNK_LF)
+			rc = chunk_size_byte(p, d[i]);
+		else if (p->state == ST_CHUNK_DATA_CR || p->state == ST_CHUNK_DATA_LF)
+			rc = chunk_data_end_byte(p, d[i]);
+		else if (p->state >= ST_TRAILER_START && p->state <= ST_TRAILER_END_LF)
+			rc = trailer_byte(p, d[i], span);
+		else
+			rc = fail(p, HTTP1_E_CHUNK_SIZE); /* not reached */
+		if (rc < 0)
+			return rc;
+		if (rc == CHUNK_STOP)
 			return (ssize_t)(i + 1);
-		case ST_CHUNK_DATA_CR:
-			if (c != '\r')
-				return fail(p, HTTP1_E_CHUNK_DATA_END);
-			p->state = ST_CHUNK_DATA_LF;
-			break;
-		case ST_CHUNK_DATA_LF:
-			if (c != '\n')
-				return fail(p, HTTP1_E_CHUNK_DATA_END);
-			p->state = ST_CHUNK_SIZE;
-			break;
-		case ST_TRAILER_START:
-			if (c == '\r') {
-				p->state = ST_TRAILER_END_LF;
-			} else if (is_ows(c)) {
-				return fail(p, HTTP1_E_OBS_FOLD);
-			} else if (c == '\n') {
-				return fail(p, HTTP1_E_BARE_LF);
-			} else if (is_tchar(c)) {
-				if (++p->trailer_lines > p->lim.max_headers)
-					return fail(p, HTTP1_E_TOO_MANY_HEADERS);
-				p->state = ST_TRAILER_NAME;
-			} else {
-				return fail(p, HTTP1_E_TRAILER);
-			}
-			break;
-		case ST_TRAILER_NAME:
-			if (c == ':')
-				p->state = ST_TRAILER_VALUE;
-			else if (!is_tchar(c))
-				return fail(p, HTTP1_E_TRAILER);
-			break;
-		case ST_TRAILER_VALUE:
-			if (c == '\r')
-				p->state = ST_TRAILER_LF;
-			else if (c == '\n')
-				return fail(p, HTTP1_E_BARE_LF);
-			else if (!is_text(c))
-				return fail(p, HTTP1_E_TRAILER);
-			break;
-		case ST_TRAILER_LF:
-			if (c != '\n')
-				return fail(p, HTTP1_E_BARE_CR);
-			p->state = ST_TRAILER_START;
-			break;
-		case ST_TRAILER_END_LF:
-			if (c != '\n')
-				return fail(p, HTTP1_E_BARE_CR);
-			end_message(p, span);
-			return (ssize_t)(i + 1);
-		default:
-			return fail(p, HTTP1_E_CHUNK_SIZE); /* not reached */
-		}
 	}
 	return (ssize_t)i;
 }

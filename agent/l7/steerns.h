@@ -1,6 +1,6 @@
-/* The agent's private router namespace: where filtered-steal connections are terminated. */
-#ifndef BPFMIRROR_ROUTERNS_H
-#define BPFMIRROR_ROUTERNS_H
+/* The agent's private steer namespace: where filtered-steal connections are terminated. */
+#ifndef BPFMIRROR_STEERNS_H
+#define BPFMIRROR_STEERNS_H
 
 /*
  * Filtered steal terminates client connections to a pod port in the agent's
@@ -22,24 +22,24 @@
  * included, the kernel deletes it with the veth pair and the rules; nothing
  * is left on the node.
  */
-struct routerns {
-	int ns_fd;	   /* the router namespace */
+struct steerns {
+	int ns_fd;	   /* the steer namespace */
 	int home_fd;	   /* the agent's own (node) namespace */
 	int node_ifindex;  /* bpfmr0, in the node namespace: the BPF redirect target */
-	int inner_ifindex; /* bpfmr1, in the router namespace */
+	int inner_ifindex; /* bpfmr1, in the steer namespace */
 };
 
-#define ROUTERNS_NODE_DEV  "bpfmr0"
-#define ROUTERNS_INNER_DEV "bpfmr1"
-#define ROUTERNS_TABLE	   238
-#define ROUTERNS_NODE_ADDR "169.254.238.1"
-#define ROUTERNS_ADDR	   "169.254.238.2"
+#define STEERNS_NODE_DEV  "bpfmr0"
+#define STEERNS_INNER_DEV "bpfmr1"
+#define STEERNS_TABLE	  238
+#define STEERNS_NODE_ADDR "169.254.238.1"
+#define STEERNS_ADDR	  "169.254.238.2"
 
 /* Creates the namespace, the veth pair, addresses, rule and routes; 0 or -errno. */
-int routerns_open(struct routerns *rn);
+int steerns_open(struct steerns *rn);
 /* Closes the fds: the namespace and its links go away. */
-void routerns_close(struct routerns *rn);
-/* A socket created inside the router namespace (CLOEXEC, NONBLOCK); fd or -errno. */
-int routerns_socket(struct routerns *rn, int domain, int type, int proto);
+void steerns_close(struct steerns *rn);
+/* A socket created inside the steer namespace (CLOEXEC, NONBLOCK); fd or -errno. */
+int steerns_socket(struct steerns *rn, int domain, int type, int proto);
 
 #endif

@@ -1,5 +1,5 @@
 /* Finds a pod's host-side interface (and this node's source address toward it) by route lookup. */
-#include "podlink.h"
+#include "podroute.h"
 
 #include <errno.h>
 #include <linux/netlink.h>
@@ -65,7 +65,7 @@ static int parse_route(struct nlmsghdr *nh, size_t n, int family, int *ifindex,
 	return -EPROTO;
 }
 
-int podlink_lookup(const struct datapath_ip *pod, int *ifindex, struct datapath_ip *node_src)
+int podroute_lookup(const struct datapath_ip *pod, int *ifindex, struct datapath_ip *node_src)
 {
 	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
 	struct timeval tv = {.tv_sec = 2};

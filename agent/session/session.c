@@ -85,7 +85,7 @@ int session_send_ack(struct session *s, uint64_t req)
 	return session_send_frame(s, &f);
 }
 
-/* ---- streams of filtered steal (agent/l7steer.c) ------------------------- */
+/* ---- streams of filtered steal (agent/l7/l7steer.c) ------------------------- */
 
 /* Queues a Stream* frame; never closes the session here (the caller is inside a router). */
 int session_stream_send(struct agent *ag, uint32_t sid, Bpfmirror__Frame *f)

@@ -1,5 +1,5 @@
 /* Finds a pod's host-side veth from inside the pod: the peer of the link holding its IP. */
-#include "podveth.h"
+#include "podpeer.h"
 #include "netns_run.h"
 
 #include <arpa/inet.h>
@@ -94,7 +94,7 @@ static int find_peer_fn(void *ctx, void *out, size_t outlen)
 	return sizeof(peer);
 }
 
-int podveth_lookup(const char *proc_root, pid_t pid, const char *pod_ip, int *ifindex)
+int podpeer_lookup(const char *proc_root, pid_t pid, const char *pod_ip, int *ifindex)
 {
 	int peer = 0;
 	int rc = netns_run(proc_root, pid, find_peer_fn, (void *)pod_ip, &peer, sizeof(peer));

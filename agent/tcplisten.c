@@ -1,17 +1,15 @@
-/* Socket helpers of the agent: parse "IP:PORT" and open non-blocking TCP listeners. */
-#include "agent_priv.h"
+/* Non-blocking TCP listeners of the agent from "IP:PORT" text. */
+#include "tcplisten.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-int net_listen_tcp(const char *addr, int backlog)
+int tcplisten_open(const char *addr, int backlog)
 {
 	struct sockaddr_in sin = {.sin_family = AF_INET};
 	char host[64];

@@ -1,45 +1,64 @@
 /* Session packets: validating and injecting the client's, batching the data plane's. */
 #include "session_priv.h"
-#include "log.h"
+#include "pkt.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/ip.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- packets from the client ------------------------------------------- */
 
 /*
+ * A fragment (refused by pkt_parse_ipv4) carries no ports to check: only ICMP,
+ * from the pod's address, may come fragmented (large pings of the twin). The
+ * header's version, IHL and total length were checked by pkt_parse_ipv4.
+ */
+static bool fragment_allowed(const struct session *s, const uint8_t *p, size_t len)
+{
+	struct iphdr h;
+
+	memcpy(&h, p, sizeof(h));
+	return ntohs(h.tot_len) == len && len >= (size_t)h.ihl * 4 + 4 &&
+	       h.saddr == s->pod_ip.u.v4.s_addr && h.protocol == IPPROTO_ICMP;
+}
+
+/* Claimed, not only active: replies of stolen flows may trail an Unsubscribe. */
+static bool port_stolen(const struct session *s, uint16_t port)
+{
+	for (size_t i = 0; i < s->nsubs; i++)
+		if (s->subs[i].mode == DATAPATH_STEAL && s->subs[i].port == port)
+			return true;
+	return false;
+}
+
+/*
  * A client may only emit packets as its pod: source address = the pod IP and,
  * for TCP/UDP, source port = one of its stolen ports (replies of stolen flows)
  * or a port of its reserved range (the twin's outgoing traffic).
  */
-static bool packet_allowed(const struct session *s, const uint8_t *p, size_t len)
+bool session_packet_allowed(const struct session *s, const uint8_t *p, size_t len)
 {
-	size_t ihl;
-	uint16_t sport, tot;
+	struct pkt_ipv4 ip;
+	uint16_t sport;
+	int err;
 
-	if (s->pod_ip.family != AF_INET || len < 20 || (p[0] >> 4) != 4)
+	if (s->pod_ip.family != AF_INET)
 		return false;
-	ihl = (size_t)(p[0] & 0x0f) * 4;
-	tot = (uint16_t)(p[2] << 8 | p[3]);
-	if (ihl < 20 || tot != len || len < ihl + 4)
+	err = pkt_parse_ipv4(p, len, &ip);
+	if (err == -EPROTONOSUPPORT)
+		return fragment_allowed(s, p, len);
+	/* The whole packet, no trailing bytes, and at least the transport's ports. */
+	if (err || ip.l3_len != len || ip.l4_len < 4 || ip.saddr != s->pod_ip.u.v4.s_addr)
 		return false;
-	if (memcmp(p + 12, &s->pod_ip.u.v4, 4) != 0)
-		return false;
-	if (p[9] != IPPROTO_TCP && p[9] != IPPROTO_UDP)
-		return p[9] == IPPROTO_ICMP;
-	if ((p[6] & 0x3f) || p[7]) /* fragments carry no ports to check */
-		return false;
-	sport = (uint16_t)(p[ihl] << 8 | p[ihl + 1]);
+	if (ip.proto != IPPROTO_TCP && ip.proto != IPPROTO_UDP)
+		return ip.proto == IPPROTO_ICMP;
+	/* TCP and UDP headers both start with the source port. */
+	sport = (uint16_t)(ip.l4[0] << 8 | ip.l4[1]);
 	if (sport >= s->range.lo && sport <= s->range.hi)
 		return true;
-	for (size_t i = 0; i < s->nsubs; i++)
-		/* Claimed, not only active: replies of stolen flows may trail an
-		 * Unsubscribe. */
-		if (s->subs[i].mode == DATAPATH_STEAL && s->subs[i].port == sport &&
-		    p[9] == IPPROTO_TCP)
-			return true;
-	return false;
+	return ip.proto == IPPROTO_TCP && port_stolen(s, sport);
 }
 
 int session_on_packets(struct session *s, const Bpfmirror__Frame *f)
@@ -63,7 +82,7 @@ int session_on_packets(struct session *s, const Bpfmirror__Frame *f)
 	for (size_t i = 0; i < b->n_packets; i++) {
 		const ProtobufCBinaryData *d = &b->packets[i]->data;
 		s->ag->ctr.packets_from_client++;
-		if (!packet_allowed(s, d->data, d->len)) {
+		if (!session_packet_allowed(s, d->data, d->len)) {
 			s->ag->ctr.packets_rejected++;
 			continue;
 		}
@@ -94,7 +113,6 @@ static int batch_flush(struct session *s)
 {
 	Bpfmirror__Frame f = BPFMIRROR__FRAME__INIT;
 	Bpfmirror__PacketBatch b = BPFMIRROR__PACKET_BATCH__INIT;
-	Bpfmirror__PacketBatch z = BPFMIRROR__PACKET_BATCH__INIT;
 	size_t n = s->npkts;
 	int err;
 
@@ -105,7 +123,6 @@ static int batch_flush(struct session *s)
 	f.body_case = BPFMIRROR__FRAME__BODY_PACKET_BATCH;
 	f.packet_batch = &b;
 	err = wire_send(s->wr, &f);
-	(void)z;
 	if (err == -ENOBUFS) {
 		/* The client reads slower than its pod receives: drop, count. */
 		s->ag->ctr.packets_backlog_drop += n;

@@ -1,6 +1,6 @@
 /* Finds a pod's host-side interface (and this node's source address toward it) by route lookup. */
-#ifndef BPFMIRROR_PODLINK_H
-#define BPFMIRROR_PODLINK_H
+#ifndef BPFMIRROR_PODROUTE_H
+#define BPFMIRROR_PODROUTE_H
 
 #include "datapath.h"
 
@@ -13,6 +13,6 @@
  * there is no route, -EADDRNOTAVAIL when the address is local to this
  * namespace (not a pod behind a link), or another -errno.
  */
-int podlink_lookup(const struct datapath_ip *pod, int *ifindex, struct datapath_ip *node_src);
+int podroute_lookup(const struct datapath_ip *pod, int *ifindex, struct datapath_ip *node_src);
 
 #endif

@@ -216,6 +216,19 @@ static int setup_poll_fds(struct datapath *dp, bool batch)
 	return 0;
 }
 
+/* The consumer side of the hand-off: the ring buffer and its poll fds, or the tun read buffer. */
+static int setup_handoff(struct datapath *dp, const struct datapath_opts *o)
+{
+	if (dp->handoff != DATAPATH_HANDOFF_RINGBUF) {
+		dp->tunbuf = malloc(TUN_BUF_SIZE + sizeof(struct bm_pkt_hdr));
+		return dp->tunbuf ? 0 : -ENOMEM;
+	}
+	dp->rb = ring_buffer__new(map_fd(dp->skel->maps.bm_events), on_record, dp, NULL);
+	if (!dp->rb)
+		return -errno;
+	return setup_poll_fds(dp, o->mirror_batch_bytes != 0);
+}
+
 struct datapath *datapath_open(const struct datapath_opts *o)
 {
 	struct datapath_opts defaults = DATAPATH_OPTS_DEFAULT;
@@ -265,22 +278,9 @@ struct datapath *datapath_open(const struct datapath_opts *o)
 		log_error("datapath: loading BPF programs: %s", strerror(-err));
 		goto err_skel;
 	}
-	if (dp->handoff == DATAPATH_HANDOFF_RINGBUF) {
-		dp->rb = ring_buffer__new(map_fd(dp->skel->maps.bm_events), on_record, dp, NULL);
-		if (!dp->rb) {
-			err = -errno;
-			goto err_skel;
-		}
-		err = setup_poll_fds(dp, o->mirror_batch_bytes != 0);
-		if (err)
-			goto err_skel;
-	} else {
-		dp->tunbuf = malloc(TUN_BUF_SIZE + sizeof(struct bm_pkt_hdr));
-		if (!dp->tunbuf) {
-			err = -ENOMEM;
-			goto err_skel;
-		}
-	}
+	err = setup_handoff(dp, o);
+	if (err)
+		goto err_skel;
 	if (!o->no_stale_cleanup) {
 		err = tcx_remove_stale_all(DATAPATH_TC_HANDLE, DATAPATH_TC_PRIO, prog_names);
 		if (err < 0)

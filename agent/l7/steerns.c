@@ -1,6 +1,6 @@
-/* The agent's private router namespace: veth pair, addresses, policy rule and routes by rtnetlink.
+/* The agent's private steer namespace: veth pair, addresses, policy rule and routes by rtnetlink.
  */
-#include "routerns.h"
+#include "steerns.h"
 #include "bpfmirror_abi.h"
 #include "log.h"
 
@@ -14,7 +14,6 @@
 #include <linux/veth.h>
 #include <net/if.h>
 #include <sched.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -214,52 +213,52 @@ static int sysctl_write(const char *path, const char *value)
 }
 
 /* Inside the new namespace: lo, the veth pair (peer to the node), addresses, rule, routes. */
-static int setup_inner(struct routerns *rn)
+static int setup_inner(struct steerns *rn)
 {
 	static const uint8_t mac[6] = BM_ROUTER_MAC;
 	int lo = (int)if_nametoindex("lo"), err;
 
 	err = lo ? link_up(lo) : -ENODEV;
 	if (!err)
-		err = veth_create(ROUTERNS_INNER_DEV, ROUTERNS_NODE_DEV, rn->home_fd, mac);
+		err = veth_create(STEERNS_INNER_DEV, STEERNS_NODE_DEV, rn->home_fd, mac);
 	if (err)
 		return err;
-	rn->inner_ifindex = (int)if_nametoindex(ROUTERNS_INNER_DEV);
+	rn->inner_ifindex = (int)if_nametoindex(STEERNS_INNER_DEV);
 	if (!rn->inner_ifindex)
 		return -ENODEV;
 	/* Replies to clients leave by the default route whatever their source. */
 	sysctl_write("/proc/sys/net/ipv4/conf/all/rp_filter", "0");
-	sysctl_write("/proc/sys/net/ipv4/conf/" ROUTERNS_INNER_DEV "/rp_filter", "0");
-	err = addr_add(rn->inner_ifindex, ROUTERNS_ADDR, 30);
+	sysctl_write("/proc/sys/net/ipv4/conf/" STEERNS_INNER_DEV "/rp_filter", "0");
+	err = addr_add(rn->inner_ifindex, STEERNS_ADDR, 30);
 	if (!err)
 		err = link_up(rn->inner_ifindex);
 	if (!err)
-		err = route_add(RT_TABLE_MAIN, ROUTERNS_NODE_ADDR, rn->inner_ifindex);
+		err = route_add(RT_TABLE_MAIN, STEERNS_NODE_ADDR, rn->inner_ifindex);
 	if (!err)
-		err = route_add(ROUTERNS_TABLE, NULL, lo);
+		err = route_add(STEERNS_TABLE, NULL, lo);
 	if (!err)
-		err = rule_add_iif(ROUTERNS_INNER_DEV, ROUTERNS_TABLE);
+		err = rule_add_iif(STEERNS_INNER_DEV, STEERNS_TABLE);
 	return err;
 }
 
 /* In the node namespace: address and loose reverse-path filtering on bpfmr0 (see tun.h). */
-static int setup_node(struct routerns *rn)
+static int setup_node(struct steerns *rn)
 {
 	int err;
 
-	rn->node_ifindex = (int)if_nametoindex(ROUTERNS_NODE_DEV);
+	rn->node_ifindex = (int)if_nametoindex(STEERNS_NODE_DEV);
 	if (!rn->node_ifindex)
 		return -ENODEV;
 	/* Replies carry the pod's address, whose route points at the pod's link. */
-	err = sysctl_write("/proc/sys/net/ipv4/conf/" ROUTERNS_NODE_DEV "/rp_filter", "2");
+	err = sysctl_write("/proc/sys/net/ipv4/conf/" STEERNS_NODE_DEV "/rp_filter", "2");
 	if (!err)
-		err = addr_add(rn->node_ifindex, ROUTERNS_NODE_ADDR, 30);
+		err = addr_add(rn->node_ifindex, STEERNS_NODE_ADDR, 30);
 	if (!err)
 		err = link_up(rn->node_ifindex);
 	return err;
 }
 
-int routerns_open(struct routerns *rn)
+int steerns_open(struct steerns *rn)
 {
 	int err;
 
@@ -269,7 +268,7 @@ int routerns_open(struct routerns *rn)
 	if (rn->home_fd < 0)
 		return -errno;
 	/* A stale pair can only exist if its namespace is still held by someone. */
-	link_del(ROUTERNS_NODE_DEV);
+	link_del(STEERNS_NODE_DEV);
 	if (unshare(CLONE_NEWNET) < 0) {
 		err = -errno;
 		goto fail;
@@ -283,16 +282,16 @@ int routerns_open(struct routerns *rn)
 	err = setup_node(rn);
 	if (err)
 		goto fail;
-	log_info("router namespace ready (%s <-> %s, table %u)", ROUTERNS_NODE_DEV,
-		 ROUTERNS_INNER_DEV, ROUTERNS_TABLE);
+	log_info("steer namespace ready (%s <-> %s, table %u)", STEERNS_NODE_DEV, STEERNS_INNER_DEV,
+		 STEERNS_TABLE);
 	return 0;
 fail:
-	log_error("cannot set up the router namespace: %s", strerror(-err));
-	routerns_close(rn);
+	log_error("cannot set up the steer namespace: %s", strerror(-err));
+	steerns_close(rn);
 	return err;
 }
 
-void routerns_close(struct routerns *rn)
+void steerns_close(struct steerns *rn)
 {
 	if (rn->ns_fd >= 0)
 		close(rn->ns_fd);
@@ -302,7 +301,7 @@ void routerns_close(struct routerns *rn)
 	rn->node_ifindex = rn->inner_ifindex = 0;
 }
 
-int routerns_socket(struct routerns *rn, int domain, int type, int proto)
+int steerns_socket(struct steerns *rn, int domain, int type, int proto)
 {
 	int fd, err = 0;
 

@@ -1,6 +1,6 @@
 /* Finds a pod's host-side veth from inside the pod: the peer of the link holding its IP. */
-#ifndef BPFMIRROR_PODVETH_H
-#define BPFMIRROR_PODVETH_H
+#ifndef BPFMIRROR_PODPEER_H
+#define BPFMIRROR_PODPEER_H
 
 #include <sys/types.h>
 
@@ -15,6 +15,6 @@
  * -EAFNOSUPPORT for a non-IPv4 address; -ENOENT when the interface has no
  * peer (not a veth); or -errno.
  */
-int podveth_lookup(const char *proc_root, pid_t pid, const char *pod_ip, int *ifindex);
+int podpeer_lookup(const char *proc_root, pid_t pid, const char *pod_ip, int *ifindex);
 
 #endif

@@ -1,6 +1,5 @@
 /* Finds a container's processes by container ID and reads its environment. */
 #include "container.h"
-#include "fsconfine.h"
 
 #include <ctype.h>
 #include <dirent.h>

@@ -1,4 +1,4 @@
-/* Filtered steal in the agent: router sockets, one L7 router per client connection, streams. */
+/* Filtered-steal socket glue: steer-namespace listeners, one HTTP router per connection. */
 #ifndef BPFMIRROR_L7STEER_H
 #define BPFMIRROR_L7STEER_H
 
@@ -13,9 +13,9 @@
  * One l7steer per agent. Sessions with an HTTP filter add themselves to the
  * route table of each (pod IP, port) they attach to, in attach order; while
  * at least one of them is ready (its local app listens), the data plane
- * steers new connections to the port into the router namespace
- * (agent/routerns.h), where this module accepts them and drives one
- * struct router (agent/router.h) each. Upstreams: target 0 is a
+ * steers new connections to the port into the steer namespace
+ * (agent/l7/steerns.h), where this module accepts them and drives one
+ * struct router (agent/l7/router.h) each. Upstreams: target 0 is a
  * non-blocking connection to the pod's app from the node's namespace (never
  * steered: node sources are exempt); a session target is a stream of
  * Stream* frames on that session's control connection.
@@ -42,7 +42,7 @@ void l7steer_free(struct l7steer *l7);
 
 /*
  * Appends session sid (not ready yet) to the route table of (pod, port);
- * the first one creates the router namespace and the port's listener.
+ * the first one creates the steer namespace and the port's listener.
  * Returns 0, or -errno with a sentence in err (invalid regex: -EINVAL).
  */
 int l7steer_add(struct l7steer *l7, uint32_t sid, const struct datapath_ip *pod, uint16_t port,

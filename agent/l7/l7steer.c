@@ -4,7 +4,7 @@
 #include "bytequeue.h"
 #include "log.h"
 #include "router.h"
-#include "routerns.h"
+#include "steerns.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -73,7 +73,7 @@ struct l7port {
 
 struct l7steer {
 	struct agent *ag;
-	struct routerns rn;
+	struct steerns rn;
 	bool rn_open;
 	struct l7port *ports;
 	struct l7conn *conns;
@@ -614,7 +614,7 @@ static struct l7port *port_find(struct l7steer *l7, const struct datapath_ip *po
 	return NULL;
 }
 
-/* Listener in the router namespace, bound to the pod's address (IP_TRANSPARENT). */
+/* Listener in the steer namespace, bound to the pod's address (IP_TRANSPARENT). */
 static int port_listen(struct l7steer *l7, struct l7port *p)
 {
 	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(p->port)};
@@ -623,7 +623,7 @@ static int port_listen(struct l7steer *l7, struct l7port *p)
 	if (p->pod.family != AF_INET)
 		return -EAFNOSUPPORT;
 	sin.sin_addr = p->pod.u.v4;
-	fd = routerns_socket(&l7->rn, AF_INET, SOCK_STREAM, 0);
+	fd = steerns_socket(&l7->rn, AF_INET, SOCK_STREAM, 0);
 	if (fd < 0)
 		return fd;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){1}, sizeof(int));
@@ -719,7 +719,7 @@ void l7steer_free(struct l7steer *l7)
 		port_maybe_free(l7, p);
 	}
 	if (l7->rn_open)
-		routerns_close(&l7->rn);
+		steerns_close(&l7->rn);
 	free(l7);
 }
 
@@ -734,9 +734,9 @@ int l7steer_add(struct l7steer *l7, uint32_t sid, const struct datapath_ip *pod,
 	if (!f)
 		return -errno;
 	if (!l7->rn_open) {
-		rc = routerns_open(&l7->rn);
+		rc = steerns_open(&l7->rn);
 		if (rc) {
-			snprintf(err, errlen, "cannot set up the router namespace: %s",
+			snprintf(err, errlen, "cannot set up the steer namespace: %s",
 				 strerror(-rc));
 			httpfilter_free(f);
 			return rc;
@@ -777,7 +777,7 @@ int l7steer_add(struct l7steer *l7, uint32_t sid, const struct datapath_ip *pod,
 		if (rc) {
 			httpfilter_free(f);
 			snprintf(err, errlen,
-				 "cannot listen for port %u in the router namespace: %s", port,
+				 "cannot listen for port %u in the steer namespace: %s", port,
 				 strerror(-rc));
 			port_maybe_free(l7, p);
 			return rc;

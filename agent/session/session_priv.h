@@ -63,7 +63,7 @@ struct session {
 	bool range_held;
 	struct sub subs[SESSION_MAX_PORTS];
 	size_t nsubs;
-	/* filtered steal (agent/l7steer.h) */
+	/* filtered steal (agent/l7/l7steer.h) */
 	char filter_header[HTTPFILTER_MAX_REGEX + 1];
 	char filter_path[HTTPFILTER_MAX_REGEX + 1];
 
@@ -91,6 +91,8 @@ int session_on_subscribe(struct session *s, const Bpfmirror__Frame *f, bool add)
 
 /* session_packets.c: packets both ways */
 int session_on_packets(struct session *s, const Bpfmirror__Frame *f);
+/* Whether the client may inject packet P: the pod's source address and one of its ports. */
+bool session_packet_allowed(const struct session *s, const uint8_t *p, size_t len);
 void session_batch_clear(struct session *s);
 
 /* session_files.c: the container's files */
