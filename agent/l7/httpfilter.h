@@ -3,6 +3,7 @@
 #define BPFMIRROR_HTTPFILTER_H
 
 #include "http1.h"
+#include "regexcheck.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,7 +18,7 @@
  */
 struct httpfilter;
 
-#define HTTPFILTER_MAX_REGEX 1024 /* bytes of one regex */
+#define HTTPFILTER_MAX_REGEX REGEX_MAX_LEN /* bytes of one regex */
 
 /*
  * Checks a filter without keeping it. NULL or "" means "not used", but one

@@ -1,5 +1,6 @@
 /* Finds a container's processes by container ID and reads its environment. */
 #include "container.h"
+#include "readfile.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -104,60 +105,6 @@ int container_find_pid(const char *proc_root, const char *container_id, pid_t *p
 	return 0;
 }
 
-int read_small_file(int dirfd, const char *path, size_t max, char **buf, size_t *len)
-{
-	size_t cap = 4096, n = 0;
-	char *data = NULL, *tmp;
-	int fd, err = 0;
-
-	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	data = malloc(cap + 1);
-	if (!data) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (;;) {
-		ssize_t r;
-		if (n == cap) {
-			if (cap >= max) {
-				err = -EFBIG;
-				goto out;
-			}
-			cap *= 2;
-			tmp = realloc(data, cap + 1);
-			if (!tmp) {
-				err = -ENOMEM;
-				goto out;
-			}
-			data = tmp;
-		}
-		r = read(fd, data + n, cap - n);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			err = -errno;
-			goto out;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	if (n > max) {
-		err = -EFBIG;
-		goto out;
-	}
-	data[n] = '\0';
-	*buf = data;
-	*len = n;
-	data = NULL;
-out:
-	free(data);
-	close(fd);
-	return err;
-}
-
 int container_read_env(const char *proc_root, pid_t pid, struct container_env *env)
 {
 	char path[PATH_MAX];
@@ -167,7 +114,7 @@ int container_read_env(const char *proc_root, pid_t pid, struct container_env *e
 	int err;
 
 	snprintf(path, sizeof(path), "%s/%d/environ", proc_root, (int)pid);
-	err = read_small_file(AT_FDCWD, path, ENVIRON_MAX, &buf, &len);
+	err = readfile_at(AT_FDCWD, path, ENVIRON_MAX, 0, &buf, &len);
 	if (err)
 		return err;
 	for (size_t i = 0; i < len; i++)
@@ -240,7 +187,7 @@ int container_check_pod_uid(const char *proc_root, pid_t pid, const char *uid)
 		if (*c == '-')
 			*c = '_';
 	snprintf(path, sizeof(path), "%s/%d/cgroup", proc_root, (int)pid);
-	err = read_small_file(AT_FDCWD, path, 1u << 20, &buf, &len);
+	err = readfile_at(AT_FDCWD, path, 1u << 20, 0, &buf, &len);
 	if (err)
 		return err;
 	err = strstr(buf, uid) || strstr(buf, alt) ? 0 : -EPERM;

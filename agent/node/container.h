@@ -44,7 +44,4 @@ int container_check_pod_uid(const char *proc_root, pid_t pid, const char *uid);
 int container_check_namespace(const char *pod_logs, const char *ns, const char *pod,
 			      const char *uid);
 
-/* Reads a whole small file (at most max bytes) into a malloc'd buffer. */
-int read_small_file(int dirfd, const char *path, size_t max, char **buf, size_t *len);
-
 #endif

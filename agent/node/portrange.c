@@ -1,6 +1,6 @@
 /* Picks the reserved port range of a twin session on a pod: clear of the pod's ports. */
 #include "portrange.h"
-#include "container.h"
+#include "readfile.h"
 #include "netns_run.h"
 
 #include <errno.h>
@@ -91,7 +91,7 @@ int port_set_add_pod(struct port_set *s, const char *proc_root, pid_t pid)
 		char *buf = NULL;
 		size_t len = 0;
 		snprintf(path, sizeof(path), "%s/%d/net/%s", proc_root, (int)pid, tables[i]);
-		err = read_small_file(AT_FDCWD, path, 16u << 20, &buf, &len);
+		err = readfile_at(AT_FDCWD, path, 16u << 20, 0, &buf, &len);
 		if (err == -ENOENT)
 			continue;
 		if (err)

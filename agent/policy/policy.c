@@ -1,7 +1,11 @@
 /* The cluster's policy as the agent enforces it (format: docs/policy.md). */
 #include "policy.h"
+#include "readfile.h"
+#include "regexcheck.h"
+#include "yamlnode.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <regex.h>
 #include <stdio.h>
@@ -9,6 +13,9 @@
 #include <string.h>
 #include <strings.h>
 #include <yaml.h>
+
+/* The policy comes from a ConfigMap: a few KiB; anything near this is not one. */
+#define POLICY_MAX_FILE (1u << 20)
 
 static const char *const default_denied_paths[] = {
     "/var/run/secrets/**", "/run/secrets/**", "/proc/**", "/sys/**", "/dev/**", NULL,
@@ -84,8 +91,8 @@ struct pctx {
 
 static int perr(struct pctx *c, yaml_node_t *n, const char *key, const char *what)
 {
-	snprintf(c->err, c->errlen, "%s:%zu:%zu: %s: %s", c->name, n ? n->start_mark.line + 1 : 0,
-		 n ? n->start_mark.column + 1 : 0, key, what);
+	snprintf(c->err, c->errlen, "%s:%zu:%zu: %s: %s", c->name, ynode_line(n), ynode_col(n), key,
+		 what);
 	return -EINVAL;
 }
 
@@ -127,12 +134,14 @@ static int get_list(struct pctx *c, yaml_node_t *n, const char *key, struct poli
 		return 0;
 	if (n->type != YAML_SEQUENCE_NODE)
 		return perr(c, n, key, "expected a list of strings");
-	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
-	     it++) {
-		yaml_node_t *e = yaml_document_get_node(c->doc, *it);
-		if (!e || e->type != YAML_SCALAR_NODE)
+	ynode_for_each_item(n, it)
+	{
+		yaml_node_t *e = ynode_at(c->doc, *it);
+		const char *v = ynode_scalar(e);
+
+		if (!v)
 			return perr(c, e, key, "expected a list of strings");
-		if (list_add(l, (const char *)e->data.scalar.value))
+		if (list_add(l, v))
 			return -ENOMEM;
 	}
 	return 0;
@@ -198,10 +207,10 @@ static int walk_map(struct pctx *c, struct policy *p, yaml_node_t *map, const ch
 {
 	if (map->type != YAML_MAPPING_NODE)
 		return perr(c, map, sec ? sec : "policy", "expected a mapping");
-	for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top;
-	     pr++) {
-		yaml_node_t *kn = yaml_document_get_node(c->doc, pr->key);
-		yaml_node_t *vn = yaml_document_get_node(c->doc, pr->value);
+	ynode_for_each_pair(map, pr)
+	{
+		yaml_node_t *kn = ynode_at(c->doc, pr->key);
+		yaml_node_t *vn = ynode_at(c->doc, pr->value);
 		int err;
 		if (!kn || !vn || kn->type != YAML_SCALAR_NODE)
 			return perr(c, kn, sec ? sec : "policy", "expected a key");
@@ -219,44 +228,28 @@ struct policy *policy_parse(const char *text, size_t len, const char *name, char
 			    size_t errlen)
 {
 	struct pctx c = {.name = name, .err = err, .errlen = errlen};
-	yaml_parser_t parser;
 	yaml_document_t doc;
 	struct policy *p = policy_default();
 	yaml_node_t *root;
-	int rc = 0;
+	char why[200];
+	int rc;
 
 	if (!p)
 		return NULL;
-	if (!yaml_parser_initialize(&parser)) {
-		policy_free(p);
-		errno = ENOMEM;
-		return NULL;
-	}
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-	if (!yaml_parser_load(&parser, &doc)) {
-		snprintf(err, errlen, "%s:%zu:%zu: %s", name, parser.problem_mark.line + 1,
-			 parser.problem_mark.column + 1,
-			 parser.problem ? parser.problem : "YAML syntax error");
-		rc = -EINVAL;
-		goto out_parser;
-	}
+	rc = ynode_load(&doc, text, len, name, err, errlen);
+	if (rc)
+		goto out;
 	c.doc = &doc;
 	root = yaml_document_get_root_node(&doc);
 	if (root)
 		rc = walk_map(&c, p, root, NULL);
-	if (!rc && p->require_header_pattern[0]) {
-		regex_t re;
-		if (regcomp(&re, p->require_header_pattern, REG_EXTENDED | REG_NOSUB)) {
-			snprintf(err, errlen, "%s: steal.require_header_pattern: invalid regex",
-				 name);
-			rc = -EINVAL;
-		} else {
-			regfree(&re);
-		}
+	if (!rc && p->require_header_pattern[0] &&
+	    regex_check(p->require_header_pattern, 0, why, sizeof(why))) {
+		snprintf(err, errlen, "%s: steal.require_header_pattern: %s", name, why);
+		rc = -EINVAL;
 	}
 	yaml_document_delete(&doc);
-out_parser:
-	yaml_parser_delete(&parser);
+out:
 	if (rc) {
 		policy_free(p);
 		errno = -rc;
@@ -267,31 +260,20 @@ out_parser:
 
 struct policy *policy_load(const char *path, char *err, size_t errlen)
 {
-	struct policy *p = NULL;
+	struct policy *p;
 	char *buf = NULL;
-	long len;
-	FILE *f = fopen(path, "re");
+	size_t len = 0;
+	int rc;
 
-	if (!f) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	rc = readfile_at(AT_FDCWD, path, POLICY_MAX_FILE, READFILE_REGULAR, &buf, &len);
+	if (rc) {
+		snprintf(err, errlen, "%s: %s", path,
+			 rc == -EFBIG ? "larger than 1 MiB" : strerror(-rc));
+		errno = -rc;
 		return NULL;
 	}
-	if (fseek(f, 0, SEEK_END) || (len = ftell(f)) < 0 || len > (1 << 20) ||
-	    fseek(f, 0, SEEK_SET)) {
-		snprintf(err, errlen, "%s: cannot read (or larger than 1 MiB)", path);
-		errno = EFBIG;
-		goto out;
-	}
-	buf = malloc((size_t)len + 1);
-	if (!buf || fread(buf, 1, (size_t)len, f) != (size_t)len) {
-		snprintf(err, errlen, "%s: read failed", path);
-		errno = EIO;
-		goto out;
-	}
-	p = policy_parse(buf, (size_t)len, path, err, errlen);
-out:
+	p = policy_parse(buf, len, path, err, errlen);
 	free(buf);
-	fclose(f);
 	return p;
 }
 

@@ -101,7 +101,7 @@ START_TEST(errors_name_place_and_key)
 	    {"version: 1\nsteal:\n  alowed: true\n", "p.yaml:3:3: steal.alowed: unknown key"},
 	    {"version: 1\nmirror:\n  allowed: yes\n", "mirror.allowed: expected true or false"},
 	    {"version: 1\nenv:\n  denied_names: PATH\n", "env.denied_names: expected a list"},
-	    {"version: 1\nsteal:\n  require_header_pattern: '('\n", "invalid regex"},
+	    {"version: 1\nsteal:\n  require_header_pattern: '('\n", "invalid regular expression"},
 	    {"version: 1\nsteal: [\n", "p.yaml:"},
 	};
 	char err[512];
