@@ -2,10 +2,10 @@
 #include "agent.h"
 #include "policy.h"
 #include "log.h"
+#include "opttab.h"
 #include "protocol.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,30 +18,6 @@ static void on_signal(int sig)
 	(void)sig;
 	if (the_agent)
 		agent_stop(the_agent);
-}
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: bpfmirror-agent [options]\n"
-		"  --listen IP:PORT      control channel (default %s; keep it on loopback\n"
-		"                        and reach it through kubectl port-forward)\n"
-		"  --metrics IP:PORT     Prometheus /metrics, /healthz, /readyz (default %s;\n"
-		"                        '' disables)\n"
-		"  --policy FILE         policy file (docs/policy.md); default: allow all\n"
-		"  --node-name NAME      node name reported to clients (default: hostname)\n"
-		"  --proc DIR            the host's /proc (default /proc)\n"
-		"  --heartbeat-ms N      client heartbeat interval; 3 missed end a session\n"
-		"  --log-level LEVEL     error|warn|info|debug (default info)\n"
-		"  --log-format FORMAT   text|json (default text)\n"
-		"  --force-clsact        attach with clsact instead of tcx links\n"
-		"  --ring-mib N          BPF ring buffer for copies, MiB (default 2)\n"
-		"  --check-policy FILE   validate a policy file and exit\n"
-		"  --pod-logs DIR        kubelet's pod log dirs, to verify a pod's namespace\n"
-		"                        (default /var/log/pods; skipped where it is missing)\n"
-		"  --no-datapath         run without BPF (protocol tests only)\n"
-		"  --version, --help\n",
-		AGENT_DEFAULT_LISTEN, AGENT_DEFAULT_METRICS);
 }
 
 /* Validates a policy file (e.g. rendered by the chart); returns the exit status. */
@@ -94,58 +70,73 @@ static int set_ring_mib(struct agent_opts *o, const char *arg)
 	return -1;
 }
 
-static const struct option longopts[] = {
-    {"listen", required_argument, NULL, 'l'},
-    {"metrics", required_argument, NULL, 'm'},
-    {"policy", required_argument, NULL, 'p'},
-    {"node-name", required_argument, NULL, 'n'},
-    {"proc", required_argument, NULL, 'P'},
-    {"heartbeat-ms", required_argument, NULL, 'H'},
-    {"log-level", required_argument, NULL, 'L'},
-    {"log-format", required_argument, NULL, 'F'},
-    {"force-clsact", no_argument, NULL, 'c'},
-    {"no-datapath", no_argument, NULL, 'D'},
-    {"ring-mib", required_argument, NULL, 'R'},
-    {"check-policy", required_argument, NULL, 'C'},
-    {"pod-logs", required_argument, NULL, 'G'},
-    {"version", no_argument, NULL, 'V'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
+static const struct opttab_opt agent_opts_table[] = {
+    {"listen", 'l', 0, "IP:PORT",
+     "control channel (default " AGENT_DEFAULT_LISTEN "; keep it on loopback\n"
+     "and reach it through kubectl port-forward)"},
+    {"metrics", 'm', 0, "IP:PORT",
+     "Prometheus /metrics, /healthz, /readyz (default " AGENT_DEFAULT_METRICS ";\n"
+     "'' disables)"},
+    {"policy", 'p', 0, "FILE", "policy file (docs/policy.md); default: allow all"},
+    {"node-name", 'n', 0, "NAME", "node name reported to clients (default: hostname)"},
+    {"proc", 'P', 0, "DIR", "the host's /proc (default /proc)"},
+    {"heartbeat-ms", 'H', 0, "N", "client heartbeat interval; 3 missed end a session"},
+    {"log-level", 'L', 0, "LEVEL", "error|warn|info|debug (default info)"},
+    {NULL, 'v', OPTTAB_SHORT, NULL, "the same as --log-level debug"},
+    {"log-format", 'F', 0, "FORMAT", "text|json (default text)"},
+    {"force-clsact", 'c', 0, NULL, "attach with clsact instead of tcx links"},
+    {"ring-mib", 'R', 0, "N", "BPF ring buffer for copies, MiB (default 2)"},
+    {"check-policy", 'C', 0, "FILE", "validate a policy file and exit"},
+    {"pod-logs", 'G', 0, "DIR",
+     "kubelet's pod log dirs, to verify a pod's namespace\n"
+     "(default /var/log/pods; skipped where it is missing)"},
+    {"no-datapath", 'D', 0, NULL, "run without BPF (protocol tests only)"},
+    {"version", 'V', 0, NULL, "print the version and exit"},
+    {"help", 'h', 0, NULL, "print this help and exit"},
+    {0},
+};
+
+static struct opttab agent_opttab = {
+    .opts = agent_opts_table,
+    .usage = "bpfmirror-agent [options]",
 };
 
 /* Parses the command line into O; returns -1 to run the agent, or the exit status. */
 static int parse_args(int argc, char **argv, struct agent_opts *o)
 {
+	const char *arg;
 	int c, rc = -1;
 
-	while (rc < 0 && (c = getopt_long(argc, argv, "v", longopts, NULL)) != -1) {
+	if (opttab_init(&agent_opttab))
+		return 2;
+	while (rc < 0 && (c = opttab_next(&agent_opttab, argc, argv, &arg)) != -1) {
 		switch (c) {
 		case 'l':
-			o->listen = optarg;
+			o->listen = arg;
 			break;
 		case 'm':
-			o->metrics = optarg;
+			o->metrics = arg;
 			break;
 		case 'p':
-			o->policy_path = optarg;
+			o->policy_path = arg;
 			break;
 		case 'n':
-			o->node_name = optarg;
+			o->node_name = arg;
 			break;
 		case 'P':
-			o->proc_root = optarg;
+			o->proc_root = arg;
 			break;
 		case 'H':
-			o->heartbeat_ms = (unsigned)strtoul(optarg, NULL, 10);
+			o->heartbeat_ms = (unsigned)strtoul(arg, NULL, 10);
 			break;
 		case 'L':
-			rc = set_log_level(optarg);
+			rc = set_log_level(arg);
 			break;
 		case 'v':
 			log_set_level(LOG_LVL_DEBUG);
 			break;
 		case 'F':
-			rc = set_log_format(optarg);
+			rc = set_log_format(arg);
 			break;
 		case 'c':
 			o->force_clsact = true;
@@ -154,13 +145,13 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 			o->no_datapath = true;
 			break;
 		case 'C':
-			rc = check_policy(optarg);
+			rc = check_policy(arg);
 			break;
 		case 'G':
-			o->pod_logs = optarg;
+			o->pod_logs = arg;
 			break;
 		case 'R':
-			rc = set_ring_mib(o, optarg);
+			rc = set_ring_mib(o, arg);
 			break;
 		case 'V':
 			printf("bpfmirror-agent %s (protocol %u)\n", BPFMIRROR_VERSION,
@@ -168,11 +159,11 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 			rc = 0;
 			break;
 		case 'h':
-			usage(stdout);
+			opttab_usage(&agent_opttab, stdout);
 			rc = 0;
 			break;
 		default:
-			usage(stderr);
+			opttab_usage(&agent_opttab, stderr);
 			rc = 2;
 		}
 	}
