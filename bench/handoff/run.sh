@@ -46,8 +46,9 @@ trap cleanup EXIT INT TERM
 # ---- build the consumer against the agent's archives ----------------------
 make -C "$ROOT" --no-print-directory -s all >/dev/null
 mkdir -p "$BUILD/bench"
+# The include path as the Makefile builds it: every folder under agent/ and userspace/.
 # shellcheck disable=SC2046
-gcc -O2 -std=gnu11 -D_GNU_SOURCE -I"$ROOT/bpf" -I"$ROOT/agent" -I"$ROOT/userspace/lib" \
+gcc -O2 -std=gnu11 -D_GNU_SOURCE -I"$ROOT/bpf" $(find "$ROOT/agent" "$ROOT/userspace" -type d -printf '-I%p ') \
 	-I"$BUILD/gen" -o "$CONSUMER" "$ROOT/bench/handoff/consumer.c" \
 	"$BUILD/libagent.a" "$BUILD/libbpfmirror.a" $(pkg-config --libs libbpf) -lelf -lz
 
