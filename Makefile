@@ -203,9 +203,13 @@ test: deps ## install deps, build, run every test tier
 
 # ---- static checks ---------------------------------------------------------
 FMT_SRCS := $(shell git ls-files '*.c' '*.h' 2>/dev/null)
-check: $(GENERATED) ## format check, static analysis (cppcheck), sanitizer unit tests
+check: $(GENERATED) ## format check, static analysis (cppcheck), code map, function length, sanitizer unit tests
 	@echo "  FORMAT  clang-format --dry-run"
 	$(Q)clang-format --dry-run -Werror $(FMT_SRCS)
+	@echo "  CODEMAP docs/design.md matches the tree"
+	$(Q)python3 scripts/check-codemap.py
+	@echo "  FUNCLEN no product function over 100 lines"
+	$(Q)python3 scripts/check-funclen.py 100
 	@echo "  CPPCHECK"
 	$(Q)cppcheck --quiet --error-exitcode=1 --inline-suppr --std=c11 \
 		--enable=warning,portability,performance \

@@ -1,6 +1,7 @@
 /* libFuzzer target: arbitrary bytes through the bpfmirror.yaml loader and the flag setters. */
 // FUZZ_SOURCES: userspace/config/config.c userspace/config/config_values.c
 // FUZZ_SOURCES: userspace/config/config_yaml.c
+// FUZZ_SOURCES: userspace/lib/regexcheck.c userspace/lib/yamlnode.c userspace/lib/readfile.c
 #include "config.h"
 
 #include <errno.h>

@@ -2,6 +2,7 @@
  * parsers. */
 // FUZZ_SOURCES: userspace/cli/kube/kubeconfig.c userspace/cli/kube/kube.c
 // FUZZ_SOURCES: userspace/cli/kube/target.c userspace/lib/log.c
+// FUZZ_SOURCES: userspace/lib/yamlnode.c userspace/lib/readfile.c
 #include "kube.h"
 #include "kubeconfig.h"
 #include "log.h"

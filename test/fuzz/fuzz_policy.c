@@ -1,5 +1,6 @@
 /* Fuzz target: the agent's policy parser on arbitrary bytes (a cluster's config file). */
 // FUZZ_SOURCES: agent/policy/policy.c
+// FUZZ_SOURCES: userspace/lib/regexcheck.c userspace/lib/yamlnode.c userspace/lib/readfile.c
 #include "policy.h"
 
 #include <stddef.h>
