@@ -125,7 +125,9 @@ static void report(struct replay *r, enum replay_event ev, const struct replay_t
 
 	inet_ntop(AF_INET, &t->caddr, c, sizeof(c));
 	inet_ntop(AF_INET, &t->paddr, p, sizeof(p));
-	log_msg(loud ? LOG_LVL_WARN : LOG_LVL_DEBUG,
+	log_msg(loud	  ? LOG_LVL_WARN
+		: gave_up ? LOG_LVL_INFO
+			  : LOG_LVL_DEBUG,
 		"replay: %s%s %s:%u -> %s:%u (%llu bytes lost)", gave_up ? "gave up: " : "",
 		replay_event_name(ev), c, t->cport, p, t->pport, (unsigned long long)bytes);
 	if (r->o.report)
