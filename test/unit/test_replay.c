@@ -38,6 +38,13 @@ struct fake {
 	int drop_data;	     /* drop the next N data segments */
 	int drop_syn;	     /* ignore the next N SYNs */
 	bool blackhole;	     /* answer nothing at all */
+	/* A full accept queue (Linux): new SYNs and the ACKs that would complete a handshake are
+	 * dropped silently; with cookies, a segment whose sequence number is not the cookie's
+	 * (ISN + 1) is answered with RST, as the listener does. */
+	bool full;
+	bool full_after_synack; /* the queue fills between our SYN and our handshake ACK */
+	bool cookies;
+	unsigned full_drops, cookie_rsts;
 	uint8_t *app;
 	size_t app_len;	 /* bytes delivered to the app */
 	size_t app_read; /* bytes the app consumed */
@@ -52,7 +59,7 @@ struct fake {
 static struct fake F;
 static struct replay *R;
 static uint64_t now;
-static unsigned reports[8];
+static unsigned reports[REPLAY_EV_COUNT];
 static uint32_t caddr, paddr;
 static uint8_t payload[APP_CAP];
 
@@ -123,6 +130,10 @@ static void fake_segment(const struct pkt_tcp *t)
 			F.drop_syn--;
 			return;
 		}
+		if (F.full && F.st != F_SYN_RCVD) {
+			F.full_drops++;
+			return;
+		}
 		if (!F.listening) {
 			F.rcv_nxt = t->seq + 1;
 			fsend(PKT_TCP_RST | PKT_TCP_ACK, 0, NULL, 0, false);
@@ -143,6 +154,8 @@ static void fake_segment(const struct pkt_tcp *t)
 		F.app_len = F.app_read = 0;
 		F.got_fin = F.got_rst = false;
 		fsend(PKT_TCP_SYN | PKT_TCP_ACK, LOCAL_ISN, NULL, 0, true);
+		if (F.full_after_synack)
+			F.full = true;
 		return;
 	}
 	if (F.st == F_NONE || F.st == F_DEAD)
@@ -155,6 +168,16 @@ static void fake_segment(const struct pkt_tcp *t)
 	if (F.st == F_SYN_RCVD) {
 		if (t->ack != LOCAL_ISN + 1)
 			return;
+		if (F.full && F.cookies && t->seq != F.peer_isn + 1) {
+			F.cookie_rsts++;
+			F.st = F_NONE;
+			fsend(PKT_TCP_RST, t->ack, NULL, 0, false);
+			return;
+		}
+		if (F.full) {
+			F.full_drops++;
+			return;
+		}
 		F.st = F_EST;
 	}
 	if (t->payload_len) {
@@ -209,7 +232,7 @@ static void report_cb(void *ctx, enum replay_event ev, const struct replay_tuple
 	(void)ctx;
 	(void)t;
 	(void)b;
-	ck_assert_uint_lt((unsigned)ev, 8);
+	ck_assert_uint_lt((unsigned)ev, REPLAY_EV_COUNT);
 	reports[ev]++;
 }
 
@@ -304,6 +327,7 @@ static void setup_with(size_t mem_conn, size_t mem_total)
 				.emit = emit_cb,
 				.report = report_cb,
 				.gap_timeout_ms = 1000,
+				.give_up_ms = 30000, /* below the idle timeout */
 				.idle_timeout_ms = 60000,
 				.linger_ms = 5000};
 
@@ -554,6 +578,124 @@ START_TEST(local_stops_answering)
 	ck_assert_uint_eq(stats().resets_timeout, 1);
 	ck_assert_uint_eq(reports[REPLAY_EV_LOCAL_TIMEOUT], 1);
 	ck_assert_uint_eq(stats().conns_active, 0);
+}
+END_TEST
+
+/* Lets MS pass on the replayer's clock in 100 ms ticks. */
+static void wait_ms(uint64_t ms)
+{
+	for (uint64_t t = 0; t < ms; t += 100)
+		tick(100);
+}
+
+/* The local stack's request timer sends its SYN-ACK again. */
+static void synack_again(void)
+{
+	fsend(PKT_TCP_SYN | PKT_TCP_ACK, LOCAL_ISN, NULL, 0, true);
+	pump();
+}
+
+/* The app accepts, reads, answers and closes: every byte got there, the FINs complete. */
+static void assert_delivered(size_t len)
+{
+	assert_app_has(len);
+	ck_assert(F.got_fin);
+	app_close();
+	ck_assert_uint_eq(stats().conns_delivered, 1);
+	ck_assert_uint_eq(stats().conns_closed, 1);
+	ck_assert_uint_eq(stats().mem_used, 0);
+}
+
+START_TEST(syn_dropped_by_full_accept_queue)
+{
+	F.full = true;
+	client(PKT_TCP_SYN, 0, NULL, 0);
+	data(0, 300);
+	client(PKT_TCP_FIN, 300, NULL, 0);
+	wait_ms(20000); /* a local app 20 s behind */
+	ck_assert_int_eq(F.st, F_NONE);
+	/* Backoff stops at 1 s while the local stack has not taken the connection. */
+	ck_assert_uint_ge(F.full_drops, 18);
+	ck_assert_uint_eq(stats().conns_syn_timeout, 0);
+	F.full = false;
+	wait_ms(1000);
+	ck_assert_int_eq(F.st, F_EST);
+	assert_delivered(300);
+}
+END_TEST
+
+START_TEST(syn_never_answered_is_given_up)
+{
+	F.full = true;
+	client(PKT_TCP_SYN, 0, NULL, 0);
+	data(0, 100);
+	wait_ms(29000);
+	ck_assert_uint_eq(stats().conns_syn_timeout, 0);
+	wait_ms(2000); /* give_up_ms is 30 s here */
+	ck_assert_uint_eq(stats().conns_syn_timeout, 1);
+	ck_assert_uint_eq(reports[REPLAY_EV_SYN_TIMEOUT], 1);
+	ck_assert_uint_eq(stats().resets_timeout, 0);
+	ck_assert_uint_eq(stats().conns_active, 0);
+	ck_assert_uint_eq(stats().mem_used, 0);
+	ck_assert_uint_eq(stats().conns_delivered, 0);
+}
+END_TEST
+
+START_TEST(final_ack_dropped_synack_repeated)
+{
+	F.full_after_synack = true;
+	client(PKT_TCP_SYN, 0, NULL, 0);
+	data(0, 300);
+	client(PKT_TCP_FIN, 300, NULL, 0);
+	ck_assert_int_eq(F.st, F_SYN_RCVD);
+	/* Linux repeats its SYN-ACK after 1, 2, 4, 8 s; each one is re-acked. */
+	for (unsigned s = 1; s <= 8; s *= 2) {
+		wait_ms(s * 1000);
+		synack_again();
+	}
+	ck_assert_uint_eq(F.app_len, 0);
+	ck_assert_uint_gt(F.full_drops, 8);
+	/* A slot frees up: the next SYN-ACK is answered with the ACK and the data at once. */
+	F.full = false;
+	synack_again();
+	ck_assert_int_eq(F.st, F_EST);
+	assert_app_has(300);
+	wait_ms(100);
+	assert_delivered(300);
+	ck_assert_uint_eq(stats().resets_timeout, 0);
+}
+END_TEST
+
+START_TEST(final_ack_dropped_syn_cookie)
+{
+	F.full_after_synack = true;
+	F.cookies = true; /* no request kept: no SYN-ACK repeats, only our retransmissions */
+	client(PKT_TCP_SYN, 0, NULL, 0);
+	data(0, 3000); /* three segments */
+	client(PKT_TCP_FIN, 3000, NULL, 0);
+	wait_ms(25000);
+	/* Only the first segment (ISN + 1, the cookie's) went: the rest would draw an RST. */
+	ck_assert_uint_eq(F.cookie_rsts, 0);
+	ck_assert_uint_eq(stats().resets_local + stats().resets_timeout, 0);
+	F.full = false;
+	wait_ms(1000);
+	ck_assert_int_eq(F.st, F_EST);
+	assert_delivered(3000);
+}
+END_TEST
+
+START_TEST(data_dropped_in_accept_queue)
+{
+	handshake(); /* the socket waits in the accept queue */
+	F.drop_data = 1000;
+	data(0, 500);
+	client(PKT_TCP_FIN, 500, NULL, 0);
+	wait_ms(25000);
+	ck_assert_uint_eq(stats().resets_timeout, 0);
+	ck_assert_uint_eq(stats().conns_active, 1);
+	F.drop_data = 0;
+	wait_ms(1000);
+	assert_delivered(500);
 }
 END_TEST
 
@@ -843,6 +985,11 @@ static Suite *replay_suite(void)
 	tcase_add_test(tc, total_budget_shared);
 	tcase_add_test(tc, local_drop_retransmitted);
 	tcase_add_test(tc, local_stops_answering);
+	tcase_add_test(tc, syn_dropped_by_full_accept_queue);
+	tcase_add_test(tc, syn_never_answered_is_given_up);
+	tcase_add_test(tc, final_ack_dropped_synack_repeated);
+	tcase_add_test(tc, final_ack_dropped_syn_cookie);
+	tcase_add_test(tc, data_dropped_in_accept_queue);
 	tcase_add_test(tc, fin_before_data_complete);
 	tcase_add_test(tc, nothing_after_fin);
 	tcase_add_test(tc, local_closes_first);

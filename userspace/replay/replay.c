@@ -21,9 +21,22 @@
 #define OUR_WINDOW	65535 /* raw window field: 65535 << 7 = 8 MiB */
 #define DEFAULT_MSS	536   /* RFC 9293 when the SYN-ACK carries none */
 #define DUPACK_THRESH	3
-#define SYN_RETRIES	5
+#define SYN_RETRIES	5 /* ... at least, and for at least give_up_ms: see conn_timer() */
 #define RST_ANSWERS	3 /* exact RSTs sent in answer to challenge ACKs */
 #define MAX_LOCAL_AHEAD (1u << 30)
+
+/*
+ * Budgets (docs/design-replay.md, "Recovery and budgets"). A local app that accepts slowly
+ * leaves our SYN, our handshake ACK and our first data unanswered while its accept queue is
+ * full; a real client keeps retransmitting for a minute or two, and so do we. While the local
+ * stack has not yet taken the connection the backoff stops at ACCEPT_RTO_MAX_MS, so a queue
+ * slot that frees up is found within a second.
+ */
+#define DEFAULT_MEM_TOTAL   (64u << 20) /* payload buffered across all connections */
+#define DEFAULT_MEM_CONN    (4u << 20)	/* payload buffered per connection */
+#define DEFAULT_MAX_RETRANS 8
+#define DEFAULT_GIVE_UP_MS  60000 /* silence of the local stack before we give up */
+#define ACCEPT_RTO_MAX_MS   1000  /* backoff ceiling until the local stack took the connection */
 
 enum conn_state {
 	CS_SYN_SENT,	/* our SYN is in the tun, waiting for the SYN-ACK */
@@ -65,7 +78,9 @@ struct conn {
 	uint32_t gap_contig; /* contig_end when gap_since was set */
 	uint32_t dupacks;
 	uint32_t rst_left;
-	bool heard; /* the local stack sent something since the timer last fired */
+	bool heard;	     /* the local stack sent something since the timer last fired */
+	bool taken;	     /* the local stack sent a non-SYN segment: it holds a socket for us */
+	uint64_t last_heard; /* last packet from the local stack (or our first SYN) */
 };
 
 struct replay {
@@ -88,6 +103,7 @@ static const char *const event_names[] = {
     [REPLAY_EV_REFUSED] = "refused",
     [REPLAY_EV_TABLE_FULL] = "table-full",
     [REPLAY_EV_IDLE] = "idle",
+    [REPLAY_EV_SYN_TIMEOUT] = "syn-timeout",
 };
 
 const char *replay_event_name(enum replay_event ev)
@@ -102,11 +118,17 @@ static void report(struct replay *r, enum replay_event ev, const struct replay_t
 {
 	char c[INET_ADDRSTRLEN], p[INET_ADDRSTRLEN];
 	bool loud = ev == REPLAY_EV_OVER_BUDGET || ev == REPLAY_EV_GAP_TIMEOUT ||
-		    ev == REPLAY_EV_LOCAL_TIMEOUT || ev == REPLAY_EV_TABLE_FULL;
+		    ev == REPLAY_EV_LOCAL_TIMEOUT || ev == REPLAY_EV_TABLE_FULL ||
+		    ev == REPLAY_EV_SYN_TIMEOUT;
+	/* Refused and mid-stream connections were never ours to deliver. */
+	bool gave_up = ev != REPLAY_EV_MIDSTREAM && ev != REPLAY_EV_REFUSED;
 
 	inet_ntop(AF_INET, &t->caddr, c, sizeof(c));
 	inet_ntop(AF_INET, &t->paddr, p, sizeof(p));
-	log_msg(loud ? LOG_LVL_WARN : LOG_LVL_DEBUG, "replay: %s %s:%u -> %s:%u (%llu bytes lost)",
+	log_msg(loud	  ? LOG_LVL_WARN
+		: gave_up ? LOG_LVL_INFO
+			  : LOG_LVL_DEBUG,
+		"replay: %s%s %s:%u -> %s:%u (%llu bytes lost)", gave_up ? "gave up: " : "",
 		replay_event_name(ev), c, t->cport, p, t->pport, (unsigned long long)bytes);
 	if (r->o.report)
 		r->o.report(r->o.ctx, ev, t, bytes);
@@ -277,6 +299,23 @@ static void reset_local(struct replay *r, struct conn *c, enum drop_reason reaso
 	drop_buffer(r, c);
 }
 
+/* A client or local RST (WHO) ended C: delivered if the local stack had acked every copied
+ * byte; otherwise the peer itself cut the connection short. */
+static void count_peer_reset(struct replay *r, const struct conn *c, const char *who)
+{
+	char a[INET_ADDRSTRLEN];
+
+	if (c->st == CS_ESTABLISHED && !c->buf.bytes && (!c->fin_rcvd || c->fin_acked)) {
+		r->st.conns_delivered++;
+		return;
+	}
+	r->st.conns_reset_early++;
+	inet_ntop(AF_INET, &c->t.caddr, a, sizeof(a));
+	log_debug("replay: %s reset %s:%u -> :%u before delivery (%s, %zu bytes unacked)", who, a,
+		  c->t.cport, c->t.pport, c->st == CS_SYN_SENT ? "handshake" : "established",
+		  c->buf.bytes);
+}
+
 /* Forgets a connection the local stack reset itself: nothing to send. */
 static void local_gone(struct replay *r, struct conn *c, uint64_t now)
 {
@@ -306,6 +345,12 @@ static void try_send(struct replay *r, struct conn *c, uint64_t now, bool *sent)
 	if (c->st != CS_ESTABLISHED)
 		return;
 	wnd_end = c->snd_una + c->snd_wnd;
+	/* Until the local stack holds a socket for us, only the first segment: a listener that
+	 * answered with a SYN cookie checks every segment's sequence number against the cookie
+	 * (it must be ISN + 1) and resets anything later, such as the data or the FIN behind
+	 * a first segment that a full accept queue dropped. A real client is no further ahead. */
+	if (!c->taken && pkt_seq_lt(c->snd_una + c->seg_max, wnd_end))
+		wnd_end = c->snd_una + c->seg_max;
 	end = c->buf.contig_end;
 	if (c->fin_rcvd && pkt_seq_lt(c->fin_seq, end))
 		end = c->fin_seq; /* nothing goes past the client's FIN */
@@ -327,7 +372,8 @@ static void try_send(struct replay *r, struct conn *c, uint64_t now, bool *sent)
 		*sent = true;
 	}
 	/* A FIN needs no window: Linux takes a bare FIN at rcv_nxt even when the window is 0. */
-	if (c->fin_rcvd && c->snd_nxt == c->fin_seq && end == c->fin_seq) {
+	if (c->fin_rcvd && c->snd_nxt == c->fin_seq && end == c->fin_seq &&
+	    (c->taken || c->fin_seq == c->snd_una)) {
 		if (pkt_seq_lt(c->snd_nxt, c->snd_max))
 			r->st.retransmits++;
 		send_seg(r, c, c->fin_seq, PKT_TCP_ACK | PKT_TCP_FIN, NULL, 0);
@@ -373,6 +419,8 @@ static void open_conn(struct replay *r, struct conn *c, const struct pkt_tcp *tc
 	c->dupacks = 0;
 	c->gap_since = 0;
 	c->last_active = now;
+	c->last_heard = now;
+	c->taken = false;
 	c->deadline = now + c->rto;
 	r->st.conns_opened++;
 	r->st.conns_active++;
@@ -468,8 +516,10 @@ int replay_from_agent(struct replay *r, const void *pkt, size_t len, uint64_t no
 			return 0;
 		}
 		/* A new ISN on a known tuple: the client reused the port; the old one is over. */
-		if (is_open(c))
+		if (is_open(c)) {
+			count_peer_reset(r, c, "client (new SYN)");
 			reset_local(r, c, DROP_OTHER, now);
+		}
 		open_conn(r, c, &tcp, now);
 		return 0;
 	}
@@ -482,6 +532,7 @@ int replay_from_agent(struct replay *r, const void *pkt, size_t len, uint64_t no
 	c->last_active = now;
 	if (tcp.flags & PKT_TCP_RST) {
 		r->st.resets_client++;
+		count_peer_reset(r, c, "client");
 		r->st.bytes_discarded += c->buf.bytes;
 		reset_local(r, c, DROP_OTHER, now);
 		return 0;
@@ -585,6 +636,7 @@ static void maybe_closed(struct replay *r, struct conn *c, uint64_t now)
 	c->last_active = now;
 	r->st.conns_active--;
 	r->st.conns_closed++;
+	r->st.conns_delivered++;
 	drop_buffer(r, c);
 }
 
@@ -621,6 +673,7 @@ int replay_from_local(struct replay *r, const void *pkt, size_t len, uint64_t no
 		return 0;
 	}
 	c->last_active = now;
+	c->last_heard = now;
 	c->heard = true;
 	if (tcp.flags & PKT_TCP_RST) {
 		if (c->st == CS_SYN_SENT) {
@@ -628,6 +681,7 @@ int replay_from_local(struct replay *r, const void *pkt, size_t len, uint64_t no
 			report(r, REPLAY_EV_REFUSED, &c->t, 0);
 		} else {
 			r->st.resets_local++;
+			count_peer_reset(r, c, "local stack");
 		}
 		r->st.bytes_discarded += c->buf.bytes;
 		local_gone(r, c, now);
@@ -639,10 +693,17 @@ int replay_from_local(struct replay *r, const void *pkt, size_t len, uint64_t no
 		return 0;
 	}
 	if (tcp.flags & PKT_TCP_SYN) {
-		/* A repeated SYN-ACK: our handshake ACK got lost. */
+		/* A repeated SYN-ACK: our handshake ACK got lost (a full accept queue drops it),
+		 * and so did the data behind it. The local stack retries on its own timer, a
+		 * good moment to try again: a queue slot may just have freed up. */
 		send_ack(r, c);
+		if (!c->taken && c->snd_una != c->snd_nxt) {
+			c->snd_nxt = c->snd_una;
+			try_send(r, c, now, &sent);
+		}
 		return 0;
 	}
+	c->taken = true;
 	/* The local stack's bytes are absorbed: acknowledge everything it sent, gaps included,
 	 * since nobody will ever read them. */
 	end = tcp.seq + (uint32_t)tcp.payload_len + ((tcp.flags & PKT_TCP_FIN) ? 1 : 0);
@@ -667,19 +728,40 @@ static uint64_t elapsed(uint64_t now, uint64_t then)
 	return now > then ? now - then : 0;
 }
 
+/* Doubles C's timeout, up to a lower ceiling while the local stack has not taken it yet. */
+static void backoff(const struct replay *r, struct conn *c)
+{
+	uint32_t ceil = r->o.rto_max_ms;
+
+	if (!c->taken && ceil > ACCEPT_RTO_MAX_MS)
+		ceil = ACCEPT_RTO_MAX_MS;
+	c->rto = c->rto * 2 > ceil ? ceil : c->rto * 2;
+}
+
+/* True once RETRIES retransmissions and give_up_ms went by without a word from the local stack. */
+static bool given_up(const struct replay *r, const struct conn *c, uint32_t retries, uint64_t now)
+{
+	return c->retries > retries && elapsed(now, c->last_heard) >= r->o.give_up_ms;
+}
+
 static void conn_timer(struct replay *r, struct conn *c, uint64_t now)
 {
 	bool sent = false;
 
 	if (c->st == CS_SYN_SENT) {
-		if (++c->retries > SYN_RETRIES) {
-			r->st.resets_timeout++;
+		/* A full accept queue drops SYNs silently: retry like a client would. */
+		++c->retries;
+		if (given_up(r, c, SYN_RETRIES, now)) {
+			uint64_t lost = c->buf.bytes;
+
+			r->st.conns_syn_timeout++;
+			r->st.bytes_discarded += lost;
 			reset_local(r, c, DROP_OTHER, now);
-			report(r, REPLAY_EV_LOCAL_TIMEOUT, &c->t, 0);
+			report(r, REPLAY_EV_SYN_TIMEOUT, &c->t, lost);
 			return;
 		}
 		send_syn(r, c);
-		c->rto = c->rto * 2 > r->o.rto_max_ms ? r->o.rto_max_ms : c->rto * 2;
+		backoff(r, c);
 		c->deadline = now + c->rto;
 		return;
 	}
@@ -688,7 +770,8 @@ static void conn_timer(struct replay *r, struct conn *c, uint64_t now)
 		c->retries = 0; /* alive but dropping (a full receive queue): no reason to reset */
 	c->heard = false;
 	if (c->snd_una != c->snd_nxt) {
-		if (++c->retries > r->o.max_retrans) {
+		++c->retries;
+		if (given_up(r, c, r->o.max_retrans, now)) {
 			uint64_t lost = c->buf.bytes;
 
 			r->st.resets_timeout++;
@@ -710,7 +793,7 @@ static void conn_timer(struct replay *r, struct conn *c, uint64_t now)
 				c->snd_max = c->snd_nxt + 1;
 		}
 	}
-	c->rto = c->rto * 2 > r->o.rto_max_ms ? r->o.rto_max_ms : c->rto * 2;
+	backoff(r, c);
 	try_send(r, c, now, &sent);
 	if (!c->deadline && (c->snd_una != c->snd_nxt || pkt_seq_lt(c->snd_nxt, c->buf.contig_end)))
 		c->deadline = now + c->rto;
@@ -767,9 +850,9 @@ struct replay *replay_new(const struct replay_opts *opts)
 		goto err;
 	r->o = *opts;
 	if (!r->o.mem_total)
-		r->o.mem_total = 64u << 20;
+		r->o.mem_total = DEFAULT_MEM_TOTAL;
 	if (!r->o.mem_conn)
-		r->o.mem_conn = 4u << 20;
+		r->o.mem_conn = DEFAULT_MEM_CONN;
 	if (!r->o.max_conns)
 		r->o.max_conns = 4096;
 	if (!r->o.mtu)
@@ -785,7 +868,9 @@ struct replay *replay_new(const struct replay_opts *opts)
 	if (r->o.rto_max_ms < r->o.rto_ms)
 		r->o.rto_max_ms = r->o.rto_ms;
 	if (!r->o.max_retrans)
-		r->o.max_retrans = 8;
+		r->o.max_retrans = DEFAULT_MAX_RETRANS;
+	if (!r->o.give_up_ms)
+		r->o.give_up_ms = DEFAULT_GIVE_UP_MS;
 	if (!r->o.gap_timeout_ms)
 		r->o.gap_timeout_ms = 3000;
 	if (!r->o.idle_timeout_ms)
@@ -815,8 +900,10 @@ err:
 void replay_reset_all(struct replay *r)
 {
 	while (r->all) {
-		if (is_open(r->all))
+		if (is_open(r->all)) {
+			r->st.conns_reset_all++;
 			reset_local(r, r->all, DROP_OTHER, 0);
+		}
 		conn_free(r, r->all);
 	}
 }

@@ -22,6 +22,8 @@ enum replay_event {
 	REPLAY_EV_REFUSED,	 /* the local stack answered the SYN with RST (nothing listening) */
 	REPLAY_EV_TABLE_FULL,	 /* connection limit reached: the SYN was not replayed */
 	REPLAY_EV_IDLE,		 /* idle connection removed, local side reset */
+	REPLAY_EV_SYN_TIMEOUT,	 /* the local stack never answered our SYN: given up */
+	REPLAY_EV_COUNT,
 };
 
 /* Zero fields take the defaults given in brackets. Times are milliseconds. */
@@ -32,7 +34,8 @@ struct replay_opts {
 	unsigned mtu;		  /* MTU of the tun: largest packet emitted [1500] */
 	uint32_t rto_ms;	  /* first retransmission timeout [200] */
 	uint32_t rto_max_ms;	  /* backoff ceiling, also for zero-window probes [3000] */
-	uint32_t max_retrans;	  /* unanswered retransmissions before a reset [8] */
+	uint32_t max_retrans;	  /* unanswered retransmissions before a reset [8] ... */
+	uint32_t give_up_ms;	  /* ... and no local answer for this long [60000] */
 	uint32_t gap_timeout_ms;  /* how long a hole in the copies may stay open [3000] */
 	uint32_t idle_timeout_ms; /* silence after which a connection is removed [300000] */
 	uint32_t linger_ms;	  /* how long closed/reset connections are remembered [10000] */
@@ -52,11 +55,15 @@ struct replay_stats {
 	uint64_t conns_midstream;   /* seen without their SYN: ignored */
 	uint64_t conns_refused;	    /* local stack refused the SYN */
 	uint64_t conns_table_full;  /* SYNs not replayed for the connection limit */
+	uint64_t conns_delivered;   /* ended with every copied byte acked by the local stack */
+	uint64_t conns_syn_timeout; /* given up: the local stack never answered our SYN */
+	uint64_t conns_reset_all;   /* open when replay_reset_all() reset them */
+	uint64_t conns_reset_early; /* reset by client or local stack before all bytes were acked */
 	uint64_t resets_client;	    /* client RSTs passed on */
 	uint64_t resets_local;	    /* local stack reset an established connection */
 	uint64_t resets_gap;	    /* reset: copy gap never filled */
 	uint64_t resets_budget;	    /* reset: memory budget exceeded */
-	uint64_t resets_timeout;    /* reset: local stack stopped answering */
+	uint64_t resets_timeout;    /* reset: local stack stopped answering (established) */
 	uint64_t resets_idle;	    /* reset: idle */
 	uint64_t bytes_received;    /* new payload bytes from the copies */
 	uint64_t bytes_duplicate;   /* payload bytes received again */

@@ -615,6 +615,49 @@ static void on_signal(struct evloop *loop, int fd, unsigned events, void *ctx)
 	}
 }
 
+/* Appends ", N NAME" to BUF when N is not zero. */
+static void add_count(char *buf, size_t len, uint64_t n, const char *name)
+{
+	size_t used = strlen(buf);
+
+	if (n && used < len)
+		snprintf(buf + used, len - used, "%s%llu %s", used ? ", " : "",
+			 (unsigned long long)n, name);
+}
+
+/*
+ * The mirror's outcome at detach, one line: how many connections reached the local app with
+ * every byte, how many the replayer gave up on (by reason) and what else happened to the
+ * rest. docs/troubleshooting.md explains how to read it.
+ */
+static void log_mirror_summary(const struct replay *rp)
+{
+	struct replay_stats rs;
+	char why[256] = "", other[256] = "";
+	uint64_t gave_up;
+
+	replay_stats(rp, &rs);
+	gave_up = rs.conns_syn_timeout + rs.resets_timeout + rs.resets_gap + rs.resets_budget +
+		  rs.resets_idle + rs.conns_table_full + rs.conns_reset_all;
+	add_count(why, sizeof(why), rs.conns_syn_timeout, "syn-timeout");
+	add_count(why, sizeof(why), rs.resets_timeout, "local-timeout");
+	add_count(why, sizeof(why), rs.resets_gap, "gap-timeout");
+	add_count(why, sizeof(why), rs.resets_budget, "over-budget");
+	add_count(why, sizeof(why), rs.resets_idle, "idle");
+	add_count(why, sizeof(why), rs.conns_table_full, "table-full");
+	add_count(why, sizeof(why), rs.conns_reset_all, "agent-disconnect");
+	add_count(other, sizeof(other), rs.conns_refused, "refused (nothing listening)");
+	add_count(other, sizeof(other), rs.conns_reset_early, "reset by a peer first");
+	add_count(other, sizeof(other), rs.conns_active, "open at detach");
+	add_count(other, sizeof(other), rs.conns_midstream, "mid-stream, not replayed");
+	log_info("mirror: %llu connections replayed: %llu delivered, %llu given up%s%s%s; "
+		 "%llu bytes delivered%s%s",
+		 (unsigned long long)(rs.conns_opened + rs.conns_table_full),
+		 (unsigned long long)rs.conns_delivered, (unsigned long long)gave_up,
+		 why[0] ? " (" : "", why, why[0] ? ")" : "", (unsigned long long)rs.bytes_delivered,
+		 other[0] ? "; " : "", other);
+}
+
 static void detach_all(struct attach_session *s)
 {
 	for (size_t i = 0; i < s->nlinks; i++) {
@@ -685,16 +728,6 @@ static void check_child_done(struct attach_session *s)
 	}
 }
 
-static void log_replay_stats(struct replay *rp)
-{
-	struct replay_stats rs;
-
-	replay_stats(rp, &rs);
-	log_debug("mirror: %llu connections, %llu bytes delivered, %llu dropped over budget",
-		  (unsigned long long)rs.conns_opened, (unsigned long long)rs.bytes_delivered,
-		  (unsigned long long)rs.bytes_over_budget);
-}
-
 int attach_session_run(struct link *links, size_t nlinks, const struct attach_params *p,
 		       struct twin *tw, struct attach_session_stats *st)
 {
@@ -730,7 +763,8 @@ int attach_session_run(struct link *links, size_t nlinks, const struct attach_pa
 	rc = s->exit_status;
 out:
 	if (s->rp) {
-		log_replay_stats(s->rp);
+		if (!p->steal)
+			log_mirror_summary(s->rp);
 		replay_free(s->rp);
 	}
 	streams_free(s->streams);
