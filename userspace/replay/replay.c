@@ -469,83 +469,73 @@ static void account(struct replay *r, const struct conn *c, size_t old)
 	r->st.mem_used = r->st.mem_used - old + c->buf.mem;
 }
 
-int replay_from_agent(struct replay *r, const void *pkt, size_t len, uint64_t now)
+/* The first packet of a tuple: a SYN opens a connection; anything else is mid-stream. */
+static void first_packet(struct replay *r, const struct replay_tuple *t, const struct pkt_tcp *tcp,
+			 bool syn, uint64_t now)
 {
-	struct pkt_ipv4 ip;
-	struct pkt_tcp tcp;
-	struct replay_tuple t;
 	struct conn *c;
-	bool syn, sent = false;
+
+	if (tcp->flags & PKT_TCP_RST)
+		return;
+	c = conn_add(r, t, now);
+	if (!c) {
+		if (syn) {
+			r->st.conns_table_full++;
+			report(r, REPLAY_EV_TABLE_FULL, t, 0);
+		}
+		r->st.bytes_discarded += tcp->payload_len;
+		return;
+	}
+	if (!syn) {
+		c->st = CS_IGNORED;
+		r->st.conns_midstream++;
+		r->st.bytes_discarded += tcp->payload_len;
+		report(r, REPLAY_EV_MIDSTREAM, t, tcp->payload_len);
+		return;
+	}
+	open_conn(r, c, tcp, now);
+}
+
+/* A SYN on a known tuple: a retransmission, or the client reusing the port. */
+static void known_syn(struct replay *r, struct conn *c, const struct pkt_tcp *tcp, uint64_t now)
+{
+	if (tcp->seq == c->c_isn && c->st != CS_IGNORED) {
+		/* A retransmitted SYN: the first may not have reached the local stack. */
+		if (c->st == CS_SYN_SENT)
+			send_syn(r, c);
+		return;
+	}
+	/* A new ISN on a known tuple: the client reused the port; the old one is over. */
+	if (is_open(c)) {
+		count_peer_reset(r, c, "client (new SYN)");
+		reset_local(r, c, DROP_OTHER, now);
+	}
+	open_conn(r, c, tcp, now);
+}
+
+/* A segment of an open connection: a reset, data, a FIN; then send what can go. */
+static void open_segment(struct replay *r, struct conn *c, const struct pkt_tcp *tcp, uint64_t now)
+{
+	bool sent = false;
 	size_t old;
 
-	r->st.pkts_agent++;
-	if (pkt_parse_ipv4(pkt, len, &ip) || pkt_parse_tcp(&ip, &tcp)) {
-		r->st.pkts_invalid++;
-		return -EINVAL;
-	}
-	t = (struct replay_tuple){ip.saddr, ip.daddr, tcp.sport, tcp.dport};
-	syn = (tcp.flags & (PKT_TCP_SYN | PKT_TCP_ACK | PKT_TCP_RST)) == PKT_TCP_SYN;
-	c = lookup(r, &t);
-	if (!c) {
-		if (tcp.flags & PKT_TCP_RST)
-			return 0;
-		c = conn_add(r, &t, now);
-		if (!c) {
-			if (syn) {
-				r->st.conns_table_full++;
-				report(r, REPLAY_EV_TABLE_FULL, &t, 0);
-			}
-			r->st.bytes_discarded += tcp.payload_len;
-			return 0;
-		}
-		if (!syn) {
-			c->st = CS_IGNORED;
-			r->st.conns_midstream++;
-			r->st.bytes_discarded += tcp.payload_len;
-			report(r, REPLAY_EV_MIDSTREAM, &t, tcp.payload_len);
-			return 0;
-		}
-		open_conn(r, c, &tcp, now);
-		return 0;
-	}
-	if (syn) {
-		if (tcp.seq == c->c_isn && c->st != CS_IGNORED) {
-			/* A retransmitted SYN: the first may not have reached the local stack. */
-			if (c->st == CS_SYN_SENT)
-				send_syn(r, c);
-			return 0;
-		}
-		/* A new ISN on a known tuple: the client reused the port; the old one is over. */
-		if (is_open(c)) {
-			count_peer_reset(r, c, "client (new SYN)");
-			reset_local(r, c, DROP_OTHER, now);
-		}
-		open_conn(r, c, &tcp, now);
-		return 0;
-	}
-	if (!is_open(c)) {
-		if (c->st == CS_IGNORED || c->st == CS_RESET)
-			c->last_active = now;
-		count_late_bytes(r, c, tcp.payload_len);
-		return 0;
-	}
 	c->last_active = now;
-	if (tcp.flags & PKT_TCP_RST) {
+	if (tcp->flags & PKT_TCP_RST) {
 		r->st.resets_client++;
 		count_peer_reset(r, c, "client");
 		r->st.bytes_discarded += c->buf.bytes;
 		reset_local(r, c, DROP_OTHER, now);
-		return 0;
+		return;
 	}
-	if (tcp.payload_len) {
+	if (tcp->payload_len) {
 		old = c->buf.mem;
-		agent_data(r, c, &tcp, now);
+		agent_data(r, c, tcp, now);
 		if (!is_open(c))
-			return 0;
+			return;
 		account(r, c, old);
 	}
-	if ((tcp.flags & PKT_TCP_FIN) && !c->fin_rcvd) {
-		uint32_t fin = tcp.seq + (uint32_t)tcp.payload_len;
+	if ((tcp->flags & PKT_TCP_FIN) && !c->fin_rcvd) {
+		uint32_t fin = tcp->seq + (uint32_t)tcp->payload_len;
 
 		/* A FIN before what we already hold would truncate the stream: not plausible. */
 		if (pkt_seq_le(c->buf.contig_end, fin) && pkt_seq_le(c->buf.base, fin)) {
@@ -555,6 +545,35 @@ int replay_from_agent(struct replay *r, const void *pkt, size_t len, uint64_t no
 	}
 	update_gap(c, now);
 	try_send(r, c, now, &sent);
+}
+
+int replay_from_agent(struct replay *r, const void *pkt, size_t len, uint64_t now)
+{
+	struct pkt_ipv4 ip;
+	struct pkt_tcp tcp;
+	struct replay_tuple t;
+	struct conn *c;
+	bool syn;
+
+	r->st.pkts_agent++;
+	if (pkt_parse_ipv4(pkt, len, &ip) || pkt_parse_tcp(&ip, &tcp)) {
+		r->st.pkts_invalid++;
+		return -EINVAL;
+	}
+	t = (struct replay_tuple){ip.saddr, ip.daddr, tcp.sport, tcp.dport};
+	syn = (tcp.flags & (PKT_TCP_SYN | PKT_TCP_ACK | PKT_TCP_RST)) == PKT_TCP_SYN;
+	c = lookup(r, &t);
+	if (!c)
+		first_packet(r, &t, &tcp, syn, now);
+	else if (syn)
+		known_syn(r, c, &tcp, now);
+	else if (is_open(c))
+		open_segment(r, c, &tcp, now);
+	else {
+		if (c->st == CS_IGNORED || c->st == CS_RESET)
+			c->last_active = now;
+		count_late_bytes(r, c, tcp.payload_len);
+	}
 	return 0;
 }
 
