@@ -1,5 +1,6 @@
 /* Which container files the twin shows, and staging them from the agent into a local tree. */
 #include "podfiles.h"
+#include "mkpath.h"
 #include "kube.h"
 #include "log.h"
 
@@ -108,24 +109,6 @@ static int file_request(struct bm_client *c, Bpfmirror__FileRequest__Op op, cons
 	return 0;
 }
 
-static int mkdirs(const char *path)
-{
-	char buf[PATH_MAX];
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 static int stage_file(struct bm_client *c, const char *path, const char *dst, uint32_t mode,
 		      struct stage_stats *st)
 {
@@ -218,7 +201,7 @@ static int stage_path(struct bm_client *c, const char *path, const char *dir, in
 	r = NULL;
 	snprintf(dst, sizeof(dst), "%s%s", dir, path);
 	if (S_ISDIR(mode)) {
-		err = mkdirs(dst);
+		err = mkpath(dst, true);
 		if (err)
 			return err;
 		st->dirs++;
@@ -240,18 +223,9 @@ static int stage_path(struct bm_client *c, const char *path, const char *dir, in
 	}
 	if (!S_ISREG(mode))
 		return 0;
-	{
-		char parent[PATH_MAX];
-		char *slash;
-		snprintf(parent, sizeof(parent), "%s", dst);
-		slash = strrchr(parent, '/');
-		if (slash && slash != parent) {
-			*slash = '\0';
-			err = mkdirs(parent);
-			if (err)
-				return err;
-		}
-	}
+	err = mkpath(dst, false);
+	if (err)
+		return err;
 	err = stage_file(c, path, dst, mode, st);
 	if (err == -EACCES) {
 		st->denied++;

@@ -1,5 +1,6 @@
 /* The twin: a user + network + mount namespace that carries the pod's identity locally. */
 #include "twin.h"
+#include "mkpath.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -318,23 +319,6 @@ fail:
 	return -errno;
 }
 
-/* mkdir -p inside the twin's tmpfs root (never on the host). */
-static int mkdirs_in(const char *path)
-{
-	char buf[4096];
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	return 0;
-}
-
 static bool is_rw(const struct twin_opts *o, const char *path)
 {
 	for (size_t i = 0; o->rw_paths && o->rw_paths[i]; i++)
@@ -357,6 +341,7 @@ static int overlay_files(const struct twin_opts *o)
 		const char *path = o->file_paths[i];
 		struct stat st, dst_st;
 		const char *slash;
+		int err;
 
 		snprintf(src, sizeof(src), "%s%s", o->files_root, path);
 		snprintf(dst, sizeof(dst), "%s%s", o->newroot, path);
@@ -368,8 +353,10 @@ static int overlay_files(const struct twin_opts *o)
 				 slash ? (int)(slash - path) : (int)strlen(path), path);
 			if (lstat(top, &dst_st) == 0)
 				continue; /* inside a host directory: cannot create */
-			if (mkdirs_in(dst))
-				return -errno;
+			/* The parents inside the twin's tmpfs root (never on the host). */
+			err = mkpath(dst, false);
+			if (err)
+				return err;
 			if (S_ISDIR(st.st_mode)
 				? mkdir(dst, 0755) < 0
 				: close(open(dst, O_CREAT | O_WRONLY | O_CLOEXEC, 0644)) < 0)
