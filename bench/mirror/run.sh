@@ -21,7 +21,13 @@
 #        developer side -- bpfmirror CLI and the local nginx -- to CPU 1, as if
 #        the developer's machine were another computer; the baseline too),
 #        BPF_STATS=1 (sets kernel.bpf_stats_enabled for the run, restored on
-#        exit, and prints the programs' average run time per packet)
+#        exit, and prints the programs' average run time per packet),
+#        FRESH_RATE (req/s of the fresh-connection round, default 1000; 0 skips
+#        it), FRESH_SECONDS (its length, default 3)
+# The fresh-connection round (after the ratios): every request on a new
+# connection (rateload -f 1), first without a session, then mirrored; prints
+# the requests the pod answered, those the local nginx received, and the CLI's
+# `mirror: ... replayed` summary from its detach.
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -41,6 +47,8 @@ if [ "${FULL:-0}" = 1 ]; then
 fi
 CONNS=${CONNS:-32}
 FRESH=${FRESH:-0.02}
+FRESH_RATE=${FRESH_RATE:-1000}
+FRESH_SECONDS=${FRESH_SECONDS:-3}
 SC=scripts/simcluster
 BM=build/bpfmirror
 PIN_NODE=
@@ -169,10 +177,10 @@ run_wrk() {
 	END {printf "%d %d %d %d\n", rps, p50, p99, n}' "$TMP/wrk.out"
 }
 
-# rateload at RATE for SECONDS [PATH]: prints the JSON line
+# rateload at RATE for SECONDS [PATH [CONNS FRESH_SHARE]]: prints the JSON line
 run_rate() {
-	$SC client -- $PIN_NODE $RATELOAD -a "$SVC" -p 80 -H echo -c "$CONNS" -r "$1" -d "$2" -f "$FRESH" \
-		-u "${3:-/rate}" -T \
+	$SC client -- $PIN_NODE $RATELOAD -a "$SVC" -p 80 -H echo -c "${4:-$CONNS}" -r "$1" -d "$2" \
+		-f "${5:-$FRESH}" -u "${3:-/rate}" -T \
 		>"$TMP/rate.json" 2>"$TMP/rate.err" || true
 	if ! jq -e .ok "$TMP/rate.json" >/dev/null 2>&1; then
 		echo '{"ok":0,"sent":0,"errors":1,"p50_us":0,"p99_us":0,"rate":0}' >"$TMP/rate.json"
@@ -214,8 +222,10 @@ attach() { # starts the mirror session; sets BMPID, ATTACH_MS, READY_MS
 }
 
 # delays of the twin's log lines for the fixed-rate run of round $1: "p50_us p99_us"
-twin_delay() {
-	grep "^[0-9.]* /rate?r=$1&t=" "$TMP/twin-access.log" |
+twin_delay() { delays_of "/rate?r=$1&t="; }
+# delays of the twin's log lines whose path starts with $1 (ends in "t="): "p50_us p99_us"
+delays_of() {
+	grep "^[0-9.]* $1" "$TMP/twin-access.log" |
 		awk '{ if (match($2, /t=[0-9]+/)) { t = substr($2, RSTART + 2, RLENGTH - 2); printf "%d\n", $1 * 1e6 - t } }' |
 		sort -n | awk '{v[NR] = $1} END {
 			if (NR == 0) { print "0 0"; exit }
@@ -408,3 +418,36 @@ END {
 	pr("agent RSS idle", sprintf("%.1f MiB (%.1f without BPF map mmaps)", rss / 1024, (rss - ring) / 1024), "target <= 10 MiB")
 	pr("agent CPU while mirroring (worst)", sprintf("%.1f %% at %d pkt/s", cpu, pps / n), "target <= 10 % at 10k pkt/s")
 }' "$SUM"
+
+# ---- fresh connections: every request on its own connection ------------------------
+# At a rate the baseline serves in full (checked and printed first), so that
+# what the local nginx misses is the mirror's loss, not the pod's. The
+# replayer's recovery (SYN retransmission up to 1 s apart, docs/design-replay.md)
+# can deliver late: the wait for the local log allows for it, bounded.
+[ "$FRESH_RATE" != 0 ] || exit 0
+echo
+echo "fresh connections: rateload -c1 -f1 -r$FRESH_RATE -d${FRESH_SECONDS}s (every request on a new connection, Connection: close)"
+j=$(run_rate "$FRESH_RATE" "$FRESH_SECONDS" "/fresh?r=none" 1 1)
+echo "  none:   pod answered $(echo "$j" | jq .ok)/$(echo "$j" | jq .sent) requests, p50 $(echo "$j" | jq .p50_us) us, p99 $(echo "$j" | jq .p99_us) us, errors $(echo "$j" | jq .errors)"
+attach
+j=$(run_rate "$FRESH_RATE" "$FRESH_SECONDS" "/fresh?r=mirror" 1 1)
+served=$(echo "$j" | jq .ok)
+# Bounded wait (15 s, or 3 s without a new line) for late copies.
+want=$(echo "$j" | jq .sent)
+last=-1 still=0 i=0
+while [ $i -lt 150 ]; do
+	got=$(twin_lines ' /fresh?r=mirror&t=')
+	[ "$got" -ge "$want" ] && break
+	if [ "$got" = "$last" ]; then still=$((still + 1)); else still=0; fi
+	[ $still -ge 30 ] && break
+	last=$got
+	sleep 0.1
+	i=$((i + 1))
+done
+set -- $(delays_of "/fresh?r=mirror&t=")
+stop_attach
+pct=$(awk -v a="$got" -v b="$served" 'BEGIN { if (b > 0) printf "%.2f", 100 * a / b; else print "-" }')
+echo "  mirror: pod answered $served/$want requests, p50 $(echo "$j" | jq .p50_us) us, p99 $(echo "$j" | jq .p99_us) us, errors $(echo "$j" | jq .errors)"
+echo "  requests the local process received / the pod answered: $got/$served = $pct % (target 100 %); local copy delay p50 / p99 $(awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f / %.1f", a / 1000, b / 1000}') ms"
+summary=$(grep -o 'mirror: [0-9]* connections replayed.*' "$TMP/bm.err" | tail -n 1)
+echo "  CLI at detach (includes the load's one idle keep-alive connection and kubelet probes): ${summary:-no summary line: $(tail -n 1 "$TMP/bm.err")}"
