@@ -106,9 +106,7 @@ stop_bm
 step "after detach the pods answer again"
 $SC client -- curl -s http://ip-visit-counter/count | jq -c '{ip, count, build, pod}'
 
-# (filtered steal, issue 6, is appended below this line)
-
-# ---- filtered steal (issue 6) ---------------------------------------------
+# ---- filtered steal ----------------------------------------------------------
 demo_filtered_steal() {
 	step "filtered steal: only requests with the developer's header go to the local build"
 	echo "\$ LOCAL_TAG=alice bpfmirror attach deployment/ip-visit-counter --steal --header '^X-Dev: alice\$' --connect direct -- build/apps/ip-visit-counter-local"

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Mirror benchmark (issue 5) in simcluster: a fast "pod" (nginx answering
+# Mirror benchmark in simcluster: a fast "pod" (nginx answering
 # `200 ok`, test/cluster/bench/echo.yaml) loaded through its Service from
 # `simcluster client`, with no session (agent idle, nothing attached) and with
 # a mirror session whose local process is a second nginx run by

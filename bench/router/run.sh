@@ -1,5 +1,5 @@
 #!/bin/sh
-# Filtered-steal router benchmark (issue 6): requests that match no filter,
+# Filtered-steal router benchmark: requests that match no filter,
 # GET /health over keep-alive connections, wrk with a fixed duration, all in
 # one run on the same machine:
 #   direct  client -> pod B:8080 (no router)
