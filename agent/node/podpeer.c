@@ -172,7 +172,8 @@ int podpeer_lookup(const char *proc_root, pid_t pid, const char *pod_ip, int *if
 	char name[IF_NAMESIZE];
 	int peer = 0, rc;
 
-	q.home_fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	/* This thread's namespace: the one the data plane works in and the child starts from. */
+	q.home_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (q.home_fd < 0)
 		return -errno;
 	rc = netns_run(proc_root, pid, find_peer_fn, &q, &peer, sizeof(peer));
