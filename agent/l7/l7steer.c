@@ -723,6 +723,25 @@ void l7steer_free(struct l7steer *l7)
 	free(l7);
 }
 
+/* The policy's header requirement, checked by the router on every request for sid. */
+static int require_header(struct l7steer *l7, struct route_table *t, uint32_t sid,
+			  const char *header_re, char *err, size_t errlen)
+{
+	const struct policy *pol = l7->ag->policy;
+	char value[HTTPFILTER_MAX_REGEX + 1];
+	int rc;
+
+	if (!pol || !pol->require_header[0])
+		return 0;
+	err[0] = '\0';
+	rc = policy_declared_value(pol, header_re, value, sizeof(value), err, errlen);
+	if (!rc)
+		rc = route_table_require_header(t, sid, pol->require_header, value);
+	if (rc && !err[0])
+		snprintf(err, errlen, "cannot set the policy's header check: %s", strerror(-rc));
+	return rc;
+}
+
 int l7steer_add(struct l7steer *l7, uint32_t sid, const struct datapath_ip *pod, uint16_t port,
 		const char *header_re, const char *path_re, char *err, size_t errlen)
 {
@@ -786,6 +805,12 @@ int l7steer_add(struct l7steer *l7, uint32_t sid, const struct datapath_ip *pod,
 	rc = route_table_add(p->table, sid, f);
 	if (rc) {
 		snprintf(err, errlen, "cannot add the filter: %s", strerror(-rc));
+		port_maybe_free(l7, p);
+		return rc;
+	}
+	rc = require_header(l7, p->table, sid, header_re, err, errlen);
+	if (rc) {
+		route_table_remove(p->table, sid);
 		port_maybe_free(l7, p);
 		return rc;
 	}

@@ -14,6 +14,8 @@ struct route {
 	uint32_t sid;
 	bool ready;
 	struct httpfilter *filter;
+	char *req_name;	 /* the policy's required header, or NULL */
+	char *req_value; /* the only value of it this session may steal */
 };
 
 struct route_table {
@@ -21,6 +23,13 @@ struct route_table {
 	unsigned n;
 	unsigned cap;
 };
+
+static void route_clear(struct route *e)
+{
+	httpfilter_free(e->filter);
+	free(e->req_name);
+	free(e->req_value);
+}
 
 struct route_table *route_table_new(void)
 {
@@ -34,7 +43,7 @@ void route_table_free(struct route_table *t)
 	if (!t)
 		return;
 	for (i = 0; i < t->n; i++)
-		httpfilter_free(t->v[i].filter);
+		route_clear(&t->v[i]);
 	free(t->v);
 	free(t);
 }
@@ -72,6 +81,8 @@ int route_table_add(struct route_table *t, uint32_t session_id, struct httpfilte
 	t->v[t->n].sid = session_id;
 	t->v[t->n].ready = true;
 	t->v[t->n].filter = filter;
+	t->v[t->n].req_name = NULL;
+	t->v[t->n].req_value = NULL;
 	t->n++;
 	return 0;
 err:
@@ -86,7 +97,7 @@ int route_table_remove(struct route_table *t, uint32_t session_id)
 
 	if (!e)
 		return -ENOENT;
-	httpfilter_free(e->filter);
+	route_clear(e);
 	i = (size_t)(e - t->v);
 	memmove(e, e + 1, (t->n - i - 1) * sizeof(*e));
 	t->n--;
@@ -101,6 +112,55 @@ int route_table_set_ready(struct route_table *t, uint32_t session_id, bool ready
 		return -ENOENT;
 	e->ready = ready;
 	return 0;
+}
+
+int route_table_require_header(struct route_table *t, uint32_t session_id, const char *name,
+			       const char *value)
+{
+	struct route *e = route_find(t, session_id);
+	char *n, *v;
+
+	if (!e)
+		return -ENOENT;
+	if (!name || !name[0] || !value || !value[0])
+		return -EINVAL;
+	n = strdup(name);
+	v = strdup(value);
+	if (!n || !v) {
+		free(n);
+		free(v);
+		return -ENOMEM;
+	}
+	free(e->req_name);
+	free(e->req_value);
+	e->req_name = n;
+	e->req_value = v;
+	return 0;
+}
+
+/*
+ * The policy's check, whatever the session's own filter says: the request
+ * carries the required header, and every copy of it is exactly the declared
+ * value (a second copy with another value could fool the app).
+ */
+static bool required_header_ok(const struct route *e, const struct http1_head *h)
+{
+	size_t vl, nl;
+	bool seen = false;
+
+	if (!e->req_name)
+		return true;
+	vl = strlen(e->req_value);
+	nl = strlen(e->req_name);
+	for (unsigned i = 0; i < h->nheaders; i++) {
+		const struct http1_header *x = &h->headers[i];
+		if (x->name.len != nl || strncasecmp(x->name.p, e->req_name, nl) != 0)
+			continue;
+		if (x->value.len != vl || memcmp(x->value.p, e->req_value, vl) != 0)
+			return false;
+		seen = true;
+	}
+	return seen;
 }
 
 unsigned route_table_count(const struct route_table *t)
@@ -122,7 +182,8 @@ uint32_t route_table_pick(const struct route_table *t, const struct http1_head *
 	if (is_kube_probe(h))
 		return ROUTER_TARGET_APP;
 	for (i = 0; i < t->n; i++)
-		if (t->v[i].ready && httpfilter_match(t->v[i].filter, h))
+		if (t->v[i].ready && required_header_ok(&t->v[i], h) &&
+		    httpfilter_match(t->v[i].filter, h))
 			return t->v[i].sid;
 	return ROUTER_TARGET_APP;
 }

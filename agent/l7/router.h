@@ -31,9 +31,17 @@ int route_table_add(struct route_table *t, uint32_t session_id, struct httpfilte
 int route_table_remove(struct route_table *t, uint32_t session_id);
 /* Sessions start ready; one whose local app is not listening gets no requests. */
 int route_table_set_ready(struct route_table *t, uint32_t session_id, bool ready);
+/*
+ * The policy's header requirement for one session: from now on it gets only
+ * requests that carry header NAME (case-insensitive), every copy of which has
+ * exactly VALUE (byte for byte, after the parser's trimming of blanks).
+ */
+int route_table_require_header(struct route_table *t, uint32_t session_id, const char *name,
+			       const char *value);
 unsigned route_table_count(const struct route_table *t);
 /*
- * The first ready session whose filter matches, else ROUTER_TARGET_APP.
+ * The first ready session whose required header (if any) and filter match,
+ * else ROUTER_TARGET_APP.
  * Kubelet probes (User-Agent: kube-probe/...) always go to the app.
  */
 uint32_t route_table_pick(const struct route_table *t, const struct http1_head *h);

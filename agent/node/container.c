@@ -3,6 +3,7 @@
 #include "readfile.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -174,14 +175,41 @@ int container_open_root(const char *proc_root, pid_t pid)
 	return fd < 0 ? -errno : fd;
 }
 
+/* A pod UID as kubelet uses it: a UUID, or a static pod's 32-hex config hash. */
+static bool uid_ok(const char *uid)
+{
+	size_t n = strlen(uid);
+
+	if (n < 32 || n > 36)
+		return false;
+	for (const char *c = uid; *c; c++)
+		if (!isxdigit((unsigned char)*c) && *c != '-')
+			return false;
+	return true;
+}
+
+/* Is "pod<uid>" a whole name in the cgroup paths of TEXT (followed by '/', '.' or the end)? */
+static bool has_pod_cgroup(const char *text, const char *uid)
+{
+	size_t n = strlen(uid);
+
+	for (const char *p = strstr(text, uid); p; p = strstr(p + 1, uid)) {
+		char after = p[n];
+		if (p - text >= 3 && strncmp(p - 3, "pod", 3) == 0 &&
+		    (after == '/' || after == '.' || after == '\n' || after == '\0'))
+			return true;
+	}
+	return false;
+}
+
 int container_check_pod_uid(const char *proc_root, pid_t pid, const char *uid)
 {
-	char path[PATH_MAX], alt[128], *buf = NULL;
+	char path[PATH_MAX], alt[64], *buf = NULL;
 	size_t len = 0;
 	int err;
 
-	if (!uid || !uid[0])
-		return 0;
+	if (!uid || !uid_ok(uid))
+		return -EINVAL;
 	snprintf(alt, sizeof(alt), "%s", uid);
 	for (char *c = alt; *c; c++)
 		if (*c == '-')
@@ -190,9 +218,15 @@ int container_check_pod_uid(const char *proc_root, pid_t pid, const char *uid)
 	err = readfile_at(AT_FDCWD, path, 1u << 20, 0, &buf, &len);
 	if (err)
 		return err;
-	err = strstr(buf, uid) || strstr(buf, alt) ? 0 : -EPERM;
+	err = has_pod_cgroup(buf, uid) || has_pod_cgroup(buf, alt) ? 0 : -EPERM;
 	free(buf);
 	return err;
+}
+
+/* A namespace or pod name as part of a pod log directory: no '/' or '_' (kubelet's separator). */
+static bool name_ok(const char *s)
+{
+	return s && s[0] && !strpbrk(s, "/_") && strcmp(s, ".") && strcmp(s, "..");
 }
 
 int container_check_namespace(const char *pod_logs, const char *ns, const char *pod,
@@ -201,10 +235,12 @@ int container_check_namespace(const char *pod_logs, const char *ns, const char *
 	char path[PATH_MAX];
 	struct stat st;
 
-	if (!pod_logs || stat(pod_logs, &st) < 0 || !S_ISDIR(st.st_mode))
+	if (!pod_logs || !pod_logs[0] || stat(pod_logs, &st) < 0 || !S_ISDIR(st.st_mode))
 		return -ENOENT;
-	if (strchr(ns, '/') || strchr(pod, '/') || strchr(uid, '/') || !ns[0] || !pod[0] || !uid[0])
+	if (!name_ok(ns) || !name_ok(pod) || !uid || !uid_ok(uid))
 		return -EPERM;
-	snprintf(path, sizeof(path), "%s/%s_%s_%s", pod_logs, ns, pod, uid);
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s_%s_%s", pod_logs, ns, pod, uid) >=
+	    sizeof(path))
+		return -EPERM;
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -EPERM;
 }

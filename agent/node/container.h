@@ -29,8 +29,9 @@ int container_open_root(const char *proc_root, pid_t pid);
 
 /*
  * Checks that process PID belongs to the pod with UID: kubelet names the pod's
- * cgroup after it (with '-' or '_'). Returns 0, -EPERM when it does not, or
- * -errno. An empty UID is not checked.
+ * cgroup "pod<UID>" (with '-' or '_'). Returns 0, -EINVAL when UID is not a
+ * pod UID (empty included: nothing unverified passes), -EPERM when the
+ * cgroup names no such pod, or -errno when the cgroup cannot be read.
  */
 int container_check_pod_uid(const char *proc_root, pid_t pid, const char *uid);
 
@@ -38,8 +39,8 @@ int container_check_pod_uid(const char *proc_root, pid_t pid, const char *uid);
  * Checks the pod's namespace where the node keeps kubelet's pod log
  * directories (POD_LOGS/<namespace>_<pod>_<uid>): a client cannot claim
  * another namespace than its pod's. Returns 0, -EPERM when the directory
- * for that namespace does not exist, or -ENOENT when POD_LOGS itself does
- * not exist (nothing to check against on this node).
+ * for that namespace does not exist (or a name cannot be part of it), or
+ * -ENOENT when POD_LOGS itself does not exist. Callers refuse both.
  */
 int container_check_namespace(const char *pod_logs, const char *ns, const char *pod,
 			      const char *uid);

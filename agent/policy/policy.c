@@ -224,6 +224,16 @@ static int walk_map(struct pctx *c, struct policy *p, yaml_node_t *map, const ch
 	return 0;
 }
 
+/* An HTTP header name (RFC 9110 token) or "" (no requirement). */
+static bool header_name_ok(const char *s)
+{
+	for (; *s; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') ||
+		      (*s >= 'A' && *s <= 'Z') || strchr("!#$%&'*+-.^_`|~", *s)))
+			return false;
+	return true;
+}
+
 struct policy *policy_parse(const char *text, size_t len, const char *name, char *err,
 			    size_t errlen)
 {
@@ -243,6 +253,11 @@ struct policy *policy_parse(const char *text, size_t len, const char *name, char
 	root = yaml_document_get_root_node(&doc);
 	if (root)
 		rc = walk_map(&c, p, root, NULL);
+	if (!rc && !header_name_ok(p->require_header)) {
+		snprintf(err, errlen, "%s: steal.require_header: '%s' is not a header name", name,
+			 p->require_header);
+		rc = -EINVAL;
+	}
 	if (!rc && p->require_header_pattern[0] &&
 	    regex_check(p->require_header_pattern, 0, why, sizeof(why))) {
 		snprintf(err, errlen, "%s: steal.require_header_pattern: %s", name, why);
@@ -299,47 +314,95 @@ static bool list_match(const struct policy_list *l, const char *s)
 	return false;
 }
 
-/* True when the value part of a header filter is a plain literal. */
-static bool is_literal(const char *s)
+/* A character ERE treats specially outside brackets: the declared value must escape it. */
+static bool is_meta(char c)
 {
-	return s[0] && !strpbrk(s, ".*+?[](){}|^$\\");
+	return c && strchr(".[]()*+?{}|^$\\", c) != NULL;
+}
+
+/*
+ * The literal after "NAME:" and blanks, up to an optional final "$"; a
+ * backslash before a special character stands for that character. False
+ * when anything in it is not literal (the filter would match other values).
+ */
+static bool unescape_literal(const char *s, char *out, size_t outlen)
+{
+	size_t n = 0;
+
+	for (; *s; s++) {
+		if (s[0] == '$' && s[1] == '\0')
+			break;
+		if (s[0] == '\\' && is_meta(s[1]))
+			s++;
+		else if (is_meta(s[0]))
+			return false;
+		if (n + 1 >= outlen)
+			return false;
+		out[n++] = *s;
+	}
+	out[n] = '\0';
+	return n > 0 && out[0] != ' ' && out[n - 1] != ' ' && out[n - 1] != '\t';
+}
+
+/* Does VALUE fully match the policy's require_header_pattern (empty: any)? */
+static int value_allowed(const struct policy *p, const char *value)
+{
+	char anchored[REGEX_MAX_LEN + 8];
+	regex_t re;
+	int rc;
+
+	if (!p->require_header_pattern[0])
+		return 0;
+	snprintf(anchored, sizeof(anchored), "^(%s)$", p->require_header_pattern);
+	if (regcomp(&re, anchored, REG_EXTENDED | REG_NOSUB))
+		return -EINVAL;
+	rc = regexec(&re, value, 0, NULL, 0) == 0 ? 0 : -EACCES;
+	regfree(&re);
+	return rc;
+}
+
+int policy_declared_value(const struct policy *p, const char *header_regex, char *value,
+			  size_t valuelen, char *why, size_t n)
+{
+	size_t hl = strlen(p->require_header);
+	const char *v = header_regex ? header_regex : "";
+	int rc;
+
+	value[0] = '\0';
+	if (!p->require_header[0])
+		return 0;
+	if (*v == '^')
+		v++;
+	if (strncasecmp(v, p->require_header, hl) != 0 || v[hl] != ':') {
+		snprintf(why, n,
+			 "the policy requires a header filter on '%s' (--header '^%s: VALUE$')",
+			 p->require_header, p->require_header);
+		return -EACCES;
+	}
+	for (v += hl + 1; *v == ' ' || *v == '\t'; v++)
+		;
+	if (!unescape_literal(v, value, valuelen)) {
+		value[0] = '\0';
+		snprintf(why, n,
+			 "the policy requires one literal value for header '%s' "
+			 "(--header '^%s: VALUE$', special characters escaped with \\)",
+			 p->require_header, p->require_header);
+		return -EACCES;
+	}
+	rc = value_allowed(p, value);
+	if (rc) {
+		snprintf(why, n, "the '%s' value '%s' must match '%s'", p->require_header, value,
+			 p->require_header_pattern);
+		value[0] = '\0';
+	}
+	return rc;
 }
 
 static int check_header(const struct policy *p, const char *header_regex, char *why, size_t n)
 {
-	size_t hl = strlen(p->require_header);
-	const char *value;
-	regex_t re;
-	regmatch_t m;
-	int ok;
+	char value[REGEX_MAX_LEN + 1];
 
-	if (!header_regex || strncasecmp(header_regex, p->require_header, hl) != 0 ||
-	    header_regex[hl] != ':') {
-		snprintf(why, n,
-			 "the policy requires a header filter on '%s' (--header '%s: VALUE')",
-			 p->require_header, p->require_header);
-		return -EACCES;
-	}
-	if (!p->require_header_pattern[0])
-		return 0;
-	value = header_regex + hl + 1;
-	while (*value == ' ')
-		value++;
-	if (!is_literal(value)) {
-		snprintf(why, n, "the policy requires a literal value for the '%s' filter",
-			 p->require_header);
-		return -EACCES;
-	}
-	if (regcomp(&re, p->require_header_pattern, REG_EXTENDED))
-		return -EINVAL;
-	ok = regexec(&re, value, 1, &m, 0) == 0 && m.rm_so == 0 && value[m.rm_eo] == '\0';
-	regfree(&re);
-	if (!ok) {
-		snprintf(why, n, "the '%s' filter value must match '%s'", p->require_header,
-			 p->require_header_pattern);
-		return -EACCES;
-	}
-	return 0;
+	return policy_declared_value(p, header_regex, value, sizeof(value), why, n);
 }
 
 int policy_check_attach(const struct policy *p, const char *ns, enum policy_mode mode,

@@ -45,6 +45,17 @@ enum policy_mode {
  */
 int policy_check_attach(const struct policy *p, const char *ns, enum policy_mode mode,
 			const char *header_regex, const char *path_regex, char *why, size_t whylen);
+/*
+ * The value of the policy's required header that a filter declares: with
+ * require_header NAME, the header regex must be "NAME: VALUE" (optionally
+ * "^...$"), VALUE a literal (special characters escaped with a backslash)
+ * that fully matches require_header_pattern. The router then steals only
+ * requests whose NAME header is exactly VALUE (route_table_require_header).
+ * Writes VALUE (or "" when the policy requires no header) and returns 0, or
+ * -EACCES with the reason in why.
+ */
+int policy_declared_value(const struct policy *p, const char *header_regex, char *value,
+			  size_t valuelen, char *why, size_t whylen);
 bool policy_env_allowed(const struct policy *p, const char *name);
 bool policy_path_allowed(const struct policy *p, const char *path);
 

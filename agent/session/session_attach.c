@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -224,18 +223,32 @@ static int verify_target(struct session *s, const Bpfmirror__Target *t, struct a
 				   err == -EINVAL ? "is not a valid container ID"
 						  : "is not running",
 				   s->ag->node_name);
-	if (container_check_pod_uid(s->ag->opts.proc_root, s->pid, t->pod_uid))
-		return attach_fail(e, BPFMIRROR__ERROR__CODE__CODE_PERMISSION_DENIED,
-				   "attach: container %s does not belong to pod UID %s",
-				   t->container_id, t->pod_uid);
+	err = container_check_pod_uid(s->ag->opts.proc_root, s->pid, t->pod_uid);
+	if (err)
+		return attach_fail(
+		    e, BPFMIRROR__ERROR__CODE__CODE_PERMISSION_DENIED,
+		    "attach: cannot verify that container %s belongs to pod UID '%s': "
+		    "%s",
+		    t->container_id, t->pod_uid,
+		    err == -EINVAL  ? "not a pod UID"
+		    : err == -EPERM ? "its cgroup names another pod"
+				    : strerror(-err));
+	/* Every claim fails closed: a namespace the node cannot confirm is refused. */
 	err =
 	    container_check_namespace(s->ag->opts.pod_logs, t->namespace_, t->pod_name, t->pod_uid);
-	/* Unverifiable on this node: fail closed when the policy limits namespaces. */
-	if (err == -EPERM || (err == -ENOENT && s->ag->policy->ns_allow.count))
-		return attach_fail(e, BPFMIRROR__ERROR__CODE__CODE_PERMISSION_DENIED,
-				   "attach: pod %s/%s (UID %s) is not on node %s (checked %s)",
-				   t->namespace_, t->pod_name, t->pod_uid, s->ag->node_name,
-				   s->ag->opts.pod_logs);
+	if (err == -ENOENT)
+		return attach_fail(
+		    e, BPFMIRROR__ERROR__CODE__CODE_PERMISSION_DENIED,
+		    "attach: cannot verify the namespace of pod %s/%s: kubelet's pod "
+		    "log directory %s is missing on node %s (agent option --pod-logs)",
+		    t->namespace_, t->pod_name, s->ag->opts.pod_logs, s->ag->node_name);
+	if (err)
+		return attach_fail(
+		    e, BPFMIRROR__ERROR__CODE__CODE_PERMISSION_DENIED,
+		    "attach: cannot verify that pod %s/%s (UID %s) is on node %s: no "
+		    "%s/%s_%s_%s",
+		    t->namespace_, t->pod_name, t->pod_uid, s->ag->node_name, s->ag->opts.pod_logs,
+		    t->namespace_, t->pod_name, t->pod_uid);
 	return 0;
 }
 
@@ -261,36 +274,49 @@ static int read_container(struct session *s, struct container_env *env, char **r
 	return 0;
 }
 
+static const char *peer_err(int err)
+{
+	switch (err) {
+	case -EADDRNOTAVAIL:
+		return "no interface of the container has that address";
+	case -EAFNOSUPPORT:
+		return "only IPv4 pod addresses are supported";
+	case -ENOENT:
+		return "the interface holding it has no veth peer";
+	case -EXDEV:
+		return "the interface holding it has no peer on the node";
+	default:
+		return strerror(-err);
+	}
+}
+
 /*
  * Finds the pod's host-side link and attaches the data plane to it. The pod
- * IP must be one of the container's own addresses; a bridge CNI routes to the
- * bridge, but pods talk through its veth ports, so the container's veth peer
- * wins over the routed link.
+ * IP must be an address of the container whose veth peer is on the node; that
+ * peer is the link (with a bridge CNI the route points at the bridge, but pods
+ * talk through its veth ports). Anything less is refused: a route lookup
+ * alone would lead an address the client put on its own lo to another pod.
  */
 static int attach_pod_link(struct session *s, const Bpfmirror__Target *t, struct attach_err *e)
 {
 	struct datapath_ip node_src;
-	char ifname[IF_NAMESIZE];
-	int veth = 0, vrc, err;
+	int veth = 0, ifindex = 0, err;
 
 	if (!s->ag->dp)
 		return 0;
-	vrc = podpeer_lookup(s->ag->opts.proc_root, s->pid, s->pod_ip_str, &veth);
-	if (vrc == -EADDRNOTAVAIL || vrc == -EAFNOSUPPORT)
+	err = podpeer_lookup(s->ag->opts.proc_root, s->pid, s->pod_ip_str, &veth);
+	if (err)
 		return attach_fail(e, BPFMIRROR__ERROR__CODE__CODE_PERMISSION_DENIED,
-				   "attach: %s is not %s of container %s", s->pod_ip_str,
-				   vrc == -EAFNOSUPPORT ? "a supported (IPv4) address"
-							: "an address",
-				   t->container_id);
-	err = podroute_lookup(&s->pod_ip, &s->ifindex, &node_src);
-	if (err) {
-		s->ifindex = 0;
+				   "attach: cannot verify that %s is the pod address of container "
+				   "%s: %s",
+				   s->pod_ip_str, t->container_id, peer_err(err));
+	/* The route gives the node's source address toward the pod (kubelet probes). */
+	err = podroute_lookup(&s->pod_ip, &ifindex, &node_src);
+	if (err)
 		return attach_fail(e, BPFMIRROR__ERROR__CODE__CODE_NOT_FOUND,
-				   "attach: pod IP %s has no host-side interface on node %s: %s",
-				   s->pod_ip_str, s->ag->node_name, strerror(-err));
-	}
-	if (vrc == 0 && veth != s->ifindex && if_indextoname((unsigned)veth, ifname))
-		s->ifindex = veth;
+				   "attach: pod IP %s has no route on node %s: %s", s->pod_ip_str,
+				   s->ag->node_name, strerror(-err));
+	s->ifindex = veth;
 	err = datapath_attach_pod(s->ag->dp, s->ifindex, &node_src);
 	if (err) {
 		attach_fail(e, BPFMIRROR__ERROR__CODE__CODE_INTERNAL,

@@ -140,8 +140,12 @@ def check_daemonset(docs, ns, v):
     listen = arg_after(args, "--listen")
     check(listen == f'127.0.0.1:{v["controlPort"]}',
           f"--listen {listen!r} is not 127.0.0.1:{v['controlPort']}")
-    check(arg_after(args, "--metrics") == str(v["metrics"]["port"]),
-          "--metrics != metrics.port")
+    # The pod IP only, never every address (issue 11).
+    check(arg_after(args, "--metrics") == f'$(POD_IP):{v["metrics"]["port"]}',
+          "--metrics is not $(POD_IP):metrics.port")
+    pod_ip = [e for e in c.get("env", []) if e.get("name") == "POD_IP"]
+    check(len(pod_ip) == 1 and pod_ip[0].get("valueFrom", {}).get("fieldRef", {})
+          .get("fieldPath") == "status.podIP", "env POD_IP is not the pod's status.podIP")
     check(arg_after(args, "--log-level") == v["logLevel"], "--log-level != values")
     check(arg_after(args, "--log-format") == v["logFormat"], "--log-format != values")
     policy_path = arg_after(args, "--policy")

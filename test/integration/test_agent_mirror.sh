@@ -12,6 +12,9 @@ start_cluster
 AGENT=$(jq -r '.node.internalIP' "$STATE"):47100
 POD_IP=$(jq -r '[.pods[] | select(.name | startswith("ip-visit-counter"))][0].podIP' "$STATE")
 CID=$(jq -r '[.pods[] | select(.name | startswith("ip-visit-counter"))][0].containers[0].containerID' "$STATE")
+# The agent verifies the whole claim: namespace, pod name and UID too.
+POD="-n default --pod $(jq -r '[.pods[] | select(.name | startswith("ip-visit-counter"))][0].name' "$STATE")"
+POD="$POD --pod-uid $(jq -r '[.pods[] | select(.name | startswith("ip-visit-counter"))][0].uid' "$STATE")"
 echo "   pod $POD_IP, agent $AGENT"
 
 # Protocol errors first: an unknown container is refused, nothing attached.
@@ -24,7 +27,8 @@ else
 		bad "unknown container error text: $(cat "$T/bad.out")"
 fi
 
-build/bpfmirror tap --agent "$AGENT" --pod-ip "$POD_IP" --container-id "$CID" -p 8080 \
+# shellcheck disable=SC2086 # POD is several options
+build/bpfmirror tap --agent "$AGENT" --pod-ip "$POD_IP" --container-id "$CID" $POD -p 8080 \
 	--seconds 90 -w "$T/mirror.pcap" >"$T/tap.out" 2>"$T/tap.err" &
 BM=$!
 wait_for "$T/tap.out" ready 50 || { cat "$T/tap.err"; give_up "tap not ready"; }
@@ -54,7 +58,8 @@ echo "$m" | grep -q '^bpfmirror_datapath_packets_total{reason="mirrored"} [1-9]'
 	ok "metrics count mirrored packets" || bad "metrics: no mirrored packets"
 
 # Fail open: kill -9 the agent while a session holds the pod.
-build/bpfmirror tap --agent "$AGENT" --pod-ip "$POD_IP" --container-id "$CID" -p 8080 \
+# shellcheck disable=SC2086 # POD is several options
+build/bpfmirror tap --agent "$AGENT" --pod-ip "$POD_IP" --container-id "$CID" $POD -p 8080 \
 	--seconds 30 >"$T/tap2.out" 2>&1 &
 BM=$!
 sleep 1

@@ -73,10 +73,11 @@ static void setup(void)
 	ck_assert_ptr_nonnull(mkdtemp(tmp));
 	mkd("proc");
 	mkd("proc/4242");
-	puts_("proc/4242/cgroup", "0::/kubepods/kubepods-besteffort-pod1111_2222.slice/"
-				  "cri-containerd-" CID ".scope\n");
+	puts_("proc/4242/cgroup",
+	      "0::/kubepods/kubepods-besteffort-pod1b2c3d4e_0000_4111_8222_123456789abc.slice/"
+	      "cri-containerd-" CID ".scope\n");
 	mkd("podlogs");
-	mkd("podlogs/default_app-1_1111-2222");
+	mkd("podlogs/default_app-1_1b2c3d4e-0000-4111-8222-123456789abc");
 	puts_("proc/4242/stat", "4242 (app) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 77 0 0\n");
 	put("proc/4242/environ", env, sizeof(env));
 	mkd("root");
@@ -186,7 +187,7 @@ static Bpfmirror__Frame *file_op(struct bm_client *c, Bpfmirror__FileRequest__Op
 
 static Bpfmirror__Frame *attach(struct bm_client *c, const char *ns, const char *cid, bool steal)
 {
-	return attach_uid(c, ns, cid, steal, "1111-2222");
+	return attach_uid(c, ns, cid, steal, "1b2c3d4e-0000-4111-8222-123456789abc");
 }
 
 START_TEST(claims_must_match_the_node)
@@ -195,16 +196,34 @@ START_TEST(claims_must_match_the_node)
 	Bpfmirror__Frame *r;
 
 	/* Another pod's UID for this container. */
-	r = attach_uid(c, "default", CID, false, "9999-0000");
+	r = attach_uid(c, "default", CID, false, "99999999-0000-4111-8222-123456789abc");
 	ck_assert_int_eq(r->body_case, BPFMIRROR__FRAME__BODY_ERROR);
-	ck_assert_ptr_nonnull(strstr(r->error->message, "does not belong to pod UID"));
+	ck_assert_ptr_nonnull(strstr(r->error->message, "its cgroup names another pod"));
+	wire_frame_free(r);
+	/* No UID at all: unverifiable, so refused (issue 11). */
+	r = attach_uid(c, "default", CID, false, "");
+	ck_assert_int_eq(r->body_case, BPFMIRROR__FRAME__BODY_ERROR);
+	ck_assert_ptr_nonnull(strstr(r->error->message, "not a pod UID"));
 	wire_frame_free(r);
 	/* The right pod, but claimed in another namespace. */
 	r = attach(c, "team-a", CID, false);
 	ck_assert_int_eq(r->body_case, BPFMIRROR__FRAME__BODY_ERROR);
 	ck_assert_int_eq(r->error->code, BPFMIRROR__ERROR__CODE__CODE_PERMISSION_DENIED);
-	ck_assert_ptr_nonnull(strstr(r->error->message, "is not on node"));
+	ck_assert_ptr_nonnull(strstr(r->error->message, "cannot verify that pod team-a/"));
 	wire_frame_free(r);
+	/* kubelet's pod log directory missing: the namespace is unverifiable, so refused. */
+	{
+		char on[128], off[128];
+		snprintf(on, sizeof(on), "%s/podlogs", tmp);
+		snprintf(off, sizeof(off), "%s/podlogs.off", tmp);
+		ck_assert_int_eq(rename(on, off), 0);
+		r = attach(c, "default", CID, false);
+		ck_assert_int_eq(rename(off, on), 0);
+		ck_assert_int_eq(r->body_case, BPFMIRROR__FRAME__BODY_ERROR);
+		ck_assert_int_eq(r->error->code, BPFMIRROR__ERROR__CODE__CODE_PERMISSION_DENIED);
+		ck_assert_ptr_nonnull(strstr(r->error->message, "pod log directory"));
+		wire_frame_free(r);
+	}
 	client_close(c);
 }
 END_TEST

@@ -1,11 +1,17 @@
 /* Unit tests for container lookup (fake /proc tree) and confined file access. */
 #include "container.h"
 #include "fsconfine.h"
+#include "podpeer.h"
 #include "testutil.h"
+#include "unit/privnetns.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -206,6 +212,130 @@ START_TEST(path_policy)
 }
 END_TEST
 
+#define UID  "1b2c3d4e-0000-4111-8222-123456789abc"
+#define UID_ "1b2c3d4e_0000_4111_8222_123456789abc"
+
+/* Every claim the node cannot confirm is refused (issue 11, item 6). */
+START_TEST(pod_uid_fails_closed)
+{
+	char proc[128];
+
+	snprintf(proc, sizeof(proc), "%s", tmp);
+	fake_proc("100", "0::/kubepods.slice/kubepods-besteffort-pod" UID_ ".slice/cri-x.scope\n",
+		  1);
+	fake_proc("101", "0::/kubepods/burstable/pod" UID "/" CID "\n", 1);
+	fake_proc("102", "0::/kubepods/burstable/pod" UID "0/" CID "\n", 1);
+	ck_assert_int_eq(container_check_pod_uid(proc, 100, UID), 0);
+	ck_assert_int_eq(container_check_pod_uid(proc, 101, UID), 0);
+	/* Not a UID at all: nothing to verify, so no. */
+	ck_assert_int_eq(container_check_pod_uid(proc, 100, ""), -EINVAL);
+	ck_assert_int_eq(container_check_pod_uid(proc, 100, NULL), -EINVAL);
+	ck_assert_int_eq(container_check_pod_uid(proc, 100, "1b2c"), -EINVAL);
+	ck_assert_int_eq(container_check_pod_uid(proc, 100, UID "/x"), -EINVAL);
+	/* Another pod's UID, or ours as a prefix of a longer name. */
+	ck_assert_int_eq(container_check_pod_uid(proc, 100, "ffffffff-0000-4111-8222-123456789abc"),
+			 -EPERM);
+	ck_assert_int_eq(container_check_pod_uid(proc, 102, UID), -EPERM);
+	/* No cgroup file to read: an error, never a pass. */
+	ck_assert_int_eq(container_check_pod_uid(proc, 999, UID), -ENOENT);
+}
+END_TEST
+
+START_TEST(namespace_fails_closed)
+{
+	char logs[128], missing[160];
+
+	snprintf(logs, sizeof(logs), "%s/pods", tmp);
+	snprintf(missing, sizeof(missing), "%s/nothing", tmp);
+	mkd("pods");
+	mkd("pods/team-a_web-0_" UID);
+	ck_assert_int_eq(container_check_namespace(logs, "team-a", "web-0", UID), 0);
+	/* kubelet's directory missing: unverifiable, the caller refuses. */
+	ck_assert_int_eq(container_check_namespace(missing, "team-a", "web-0", UID), -ENOENT);
+	ck_assert_int_eq(container_check_namespace(NULL, "team-a", "web-0", UID), -ENOENT);
+	ck_assert_int_eq(container_check_namespace("", "team-a", "web-0", UID), -ENOENT);
+	/* Another namespace, pod or UID than the node knows. */
+	ck_assert_int_eq(container_check_namespace(logs, "team-b", "web-0", UID), -EPERM);
+	ck_assert_int_eq(container_check_namespace(logs, "team-a", "web-1", UID), -EPERM);
+	ck_assert_int_eq(container_check_namespace(logs, "team-a", "web-0",
+						   "ffffffff-0000-4111-8222-123456789abc"),
+			 -EPERM);
+	/* Names that could shift kubelet's '_' separators or leave the directory. */
+	ck_assert_int_eq(container_check_namespace(logs, "team", "a_web-0", UID), -EPERM);
+	ck_assert_int_eq(container_check_namespace(logs, "..", "web-0", UID), -EPERM);
+	ck_assert_int_eq(container_check_namespace(logs, "team-a/..", "web-0", UID), -EPERM);
+	ck_assert_int_eq(container_check_namespace(logs, "", "web-0", UID), -EPERM);
+	ck_assert_int_eq(container_check_namespace(logs, "team-a", "web-0", ""), -EPERM);
+}
+END_TEST
+
+/* A "pod": a child in its own network namespace, stopped until the test ends. */
+static pid_t pod_start(int *gate)
+{
+	int p[2];
+	pid_t pid;
+	char c;
+
+	ck_assert_int_eq(pipe(p), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(p[1]);
+		if (unshare(CLONE_NEWNET))
+			_exit(1);
+		(void)!read(p[0], &c, 1); /* until the test closes the gate */
+		_exit(0);
+	}
+	close(p[0]);
+	*gate = p[1];
+	return pid;
+}
+
+static void sh(const char *fmt, pid_t pid)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), fmt, (int)pid, (int)pid);
+	ck_assert_msg(system(cmd) == 0, "%s", cmd);
+}
+
+/*
+ * podpeer_lookup() accepts only an address on a veth whose peer is in the
+ * agent's namespace: an address on the pod's lo, or on a veth pair inside
+ * the pod (whose peer index could name any link here), is refused.
+ */
+START_TEST(pod_peer_fails_closed)
+{
+	static const char *const none[] = {NULL};
+	int gate, veth = 0;
+	pid_t pod;
+
+	ck_assert_int_eq(test_private_netns(none), 0);
+	pod = pod_start(&gate);
+	usleep(100000); /* the child's unshare */
+	/* The pod's inner pair reuses our link's index 30: only the namespace tells them apart. */
+	sh("ip link add bmpp0 index 30 type veth peer name bmpp1 netns %d && ip link set bmpp0 up "
+	   "&& "
+	   "nsenter -t %d -n sh -c 'ip link set lo up && ip link set bmpp1 up && "
+	   "ip addr add 10.77.0.2/24 dev bmpp1 && ip addr add 10.77.0.3/32 dev lo && "
+	   "ip link add bmpp3 index 30 type veth peer name bmpp2 && ip addr add 10.77.1.2/24 dev "
+	   "bmpp2'",
+	   pod);
+	ck_assert_int_eq(podpeer_lookup("/proc", pod, "10.77.0.2", &veth), 0);
+	ck_assert_int_eq(veth, 30);
+	ck_assert_int_eq(veth, (int)if_nametoindex("bmpp0"));
+	veth = -1;
+	ck_assert_int_eq(podpeer_lookup("/proc", pod, "10.77.0.3", &veth), -ENOENT);
+	ck_assert_int_eq(podpeer_lookup("/proc", pod, "10.77.1.2", &veth), -EXDEV);
+	ck_assert_int_eq(podpeer_lookup("/proc", pod, "10.77.0.9", &veth), -EADDRNOTAVAIL);
+	ck_assert_int_eq(podpeer_lookup("/proc", pod, "fd00::1", &veth), -EAFNOSUPPORT);
+	ck_assert_int_eq(podpeer_lookup("/proc", 999999, "10.77.0.2", &veth), -ENOENT);
+	ck_assert_int_eq(veth, -1);
+	close(gate);
+	waitpid(pod, NULL, 0);
+}
+END_TEST
+
 static Suite *container_suite(void)
 {
 	Suite *s = suite_create("container");
@@ -218,6 +348,9 @@ static Suite *container_suite(void)
 	tcase_add_test(tc, confined_symlinks);
 	tcase_add_test(tc, confined_write_and_list);
 	tcase_add_test(tc, path_policy);
+	tcase_add_test(tc, pod_uid_fails_closed);
+	tcase_add_test(tc, namespace_fails_closed);
+	tcase_add_test(tc, pod_peer_fails_closed);
 	suite_add_tcase(s, tc);
 	return s;
 }

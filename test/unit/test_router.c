@@ -257,6 +257,56 @@ START_TEST(route_table_order)
 }
 END_TEST
 
+static uint32_t pick_for(const struct route_table *t, const char *req)
+{
+	struct http1_parser *p = http1_new(HTTP1_REQUEST, NULL);
+	struct http1_span sp;
+	uint32_t sid;
+
+	ck_assert_ptr_nonnull(p);
+	http1_feed(p, req, strlen(req), &sp);
+	ck_assert_ptr_nonnull(http1_head(p));
+	sid = route_table_pick(t, http1_head(p));
+	http1_free(p);
+	return sid;
+}
+
+/* The policy's header check holds whatever the session's filter matches (issue 11). */
+START_TEST(required_header_per_request)
+{
+	static const struct {
+		const char *req;
+		uint32_t want;
+	} cases[] = {
+	    {"GET / HTTP/1.1\r\nX-Dev: alice\r\n\r\n", SID_A},
+	    {"GET / HTTP/1.1\r\nx-dev:   alice  \r\n\r\n", SID_A},
+	    {"GET / HTTP/1.1\r\nX-Dev: alice2\r\n\r\n", ROUTER_TARGET_APP},
+	    {"GET / HTTP/1.1\r\nX-Dev: ALICE\r\n\r\n", ROUTER_TARGET_APP},
+	    {"GET / HTTP/1.1\r\nX-Dev: alice, bob\r\n\r\n", ROUTER_TARGET_APP},
+	    {"GET / HTTP/1.1\r\nX-Dev: alice\r\nX-Dev: bob\r\n\r\n", ROUTER_TARGET_APP},
+	    {"GET / HTTP/1.1\r\nReferer: http://h/?X-Dev: alice\r\n\r\n", ROUTER_TARGET_APP},
+	    {"GET / HTTP/1.1\r\nX-Dev-Other: alice\r\n\r\n", ROUTER_TARGET_APP},
+	    {"GET / HTTP/1.1\r\nHost: h\r\n\r\n", ROUTER_TARGET_APP},
+	};
+	struct route_table *t = route_table_new();
+
+	ck_assert_ptr_nonnull(t);
+	/* A filter that matches every request: only the requirement keeps others' requests. */
+	ck_assert_int_eq(route_table_add(t, SID_A, httpfilter_new("X-Dev:|.", NULL, NULL, 0)), 0);
+	ck_assert_int_eq(route_table_require_header(t, SID_A, "X-Dev", "alice"), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ck_assert_msg(pick_for(t, cases[i].req) == cases[i].want, "case %zu", i);
+	ck_assert_int_eq(route_table_require_header(t, SID_B, "X-Dev", "bob"), -ENOENT);
+	ck_assert_int_eq(route_table_require_header(t, SID_A, "X-Dev", ""), -EINVAL);
+	ck_assert_int_eq(route_table_require_header(t, SID_A, "", "bob"), -EINVAL);
+	/* Without the requirement the filter alone decides. */
+	ck_assert_int_eq(route_table_remove(t, SID_A), 0);
+	ck_assert_int_eq(route_table_add(t, SID_A, httpfilter_new("X-Dev:|.", NULL, NULL, 0)), 0);
+	ck_assert_uint_eq(pick_for(t, "GET / HTTP/1.1\r\nHost: h\r\n\r\n"), SID_A);
+	route_table_free(t);
+}
+END_TEST
+
 START_TEST(single_request_to_app)
 {
 	uint32_t app;
@@ -971,6 +1021,7 @@ static Suite *router_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, route_table_order);
+	tcase_add_test(tc, required_header_per_request);
 	tcase_add_test(tc, single_request_to_app);
 	tcase_add_test(tc, keepalive_alternating);
 	tcase_add_test(tc, pipelining_in_order);

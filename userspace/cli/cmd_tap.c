@@ -19,6 +19,7 @@ struct tap_opts {
 	const char *container_id;
 	const char *ns;
 	const char *pod;
+	const char *pod_uid;
 	const char *pcap;
 	uint32_t ports[TAP_MAX_PORTS];
 	size_t nports;
@@ -51,6 +52,7 @@ static const struct opttab_opt tap_opts[] = {
     {"seconds", 's', 0, "S", "stop after S seconds"},
     {"namespace", 'n', OPTTAB_SHORT, "NS", "the pod's namespace in the request (default: default)"},
     {"pod", 'P', 0, "NAME", "the pod's name in the request"},
+    {"pod-uid", 'u', 0, "UID", "the pod's UID in the request (the agent verifies all three)"},
     {"help", 'h', OPTTAB_SHORT, NULL, "show this help"},
     {0},
 };
@@ -98,6 +100,9 @@ static int parse_tap(int argc, char **argv, struct tap_opts *o)
 			break;
 		case 'P':
 			o->pod = arg;
+			break;
+		case 'u':
+			o->pod_uid = arg;
 			break;
 		case 'p':
 			if (take_port(o, arg))
@@ -185,6 +190,7 @@ static int attach(struct bm_client *c, const struct tap_opts *o)
 
 	t.namespace_ = (char *)(o->ns ? o->ns : "default");
 	t.pod_name = (char *)(o->pod ? o->pod : "");
+	t.pod_uid = (char *)(o->pod_uid ? o->pod_uid : "");
 	t.pod_ips = ips;
 	t.n_pod_ips = 1;
 	t.container_id = (char *)o->container_id;

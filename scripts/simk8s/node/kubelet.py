@@ -63,6 +63,7 @@ class Kubelet:
         pod = c.pod
         try:
             if pod["uid"] not in self.volumes:
+                runtime.make_pod_log_dir(pod)
                 self.volumes[pod["uid"]] = runtime.prepare_volumes(self.st, pod)
                 self.etc[pod["uid"]] = runtime.write_etc_files(pod)
             c.proc, c.facts = runtime.start_container(self.st, pod, c.spec, self.volumes[pod["uid"]],

@@ -192,6 +192,14 @@ def prepare_volumes(st, pod):
     return out
 
 
+POD_LOGS = "/var/log/pods"
+
+
+def make_pod_log_dir(pod):
+    """kubelet's /var/log/pods/<namespace>_<pod>_<uid>: the agent verifies a pod's namespace by it."""
+    ensure_mountpoint(os.path.join(POD_LOGS, "%s_%s_%s" % (pod["namespace"], pod["name"], pod["uid"])), True)
+
+
 def write_etc_files(pod):
     d = pod_dir(pod)
     os.makedirs(d, exist_ok=True)
