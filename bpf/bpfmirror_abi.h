@@ -49,7 +49,7 @@ enum bm_reason {
 	BM_R_FLOW_TABLE_FULL, /* flow entry could not be created: flow not tracked */
 	BM_R_TRUNCATED,	      /* copy shorter than the packet (larger than BM_CAP_MAX) */
 	BM_R_ROUTED,	      /* filtered steal: redirected to the agent's L7 router */
-	BM_R_FAIL_OPEN, /* agent's heartbeat stale: passed untouched (no copy, steal, redirect) */
+	BM_R_FAIL_OPEN,	      /* agent heartbeat stale: passed untouched */
 	BM_R_MAX,
 };
 
