@@ -52,7 +52,8 @@ static bool port_reserved(const struct session *s, uint16_t port)
 	return s->range_held && port >= s->range.lo && port <= s->range.hi;
 }
 
-/* Claimed, not only active: replies of stolen flows may trail an Unsubscribe of the listener. */
+/* A port the session claims for steal, listening or not; the flow table says which flows are its.
+ */
 static bool port_stolen(const struct session *s, uint16_t port)
 {
 	for (size_t i = 0; i < s->nsubs; i++)

@@ -144,7 +144,8 @@ START_TEST(stolen_flows_of_the_session_only)
 {
 	/* The flow the agent handed to this session. */
 	ck_assert_int_eq(check(tcp_from(POD, 8080)), INJECT_OK);
-	/* Claimed but not listening: its flows may still trail. */
+	/* Claimed but not listening: the flow table still decides (Unsubscribe forgets the flows).
+	 */
 	sess.subs[0].active = false;
 	ck_assert_int_eq(check(tcp_from(POD, 8080)), INJECT_OK);
 	/* Another connection to the stolen port: not a flow the agent handed over. */
