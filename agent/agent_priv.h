@@ -14,6 +14,19 @@ struct session;
 struct metrics_server;
 struct l7steer;
 
+/* Why a client packet was not injected (session_packets.c; metrics by reason). */
+enum inject_refusal {
+	INJECT_OK = 0,
+	INJECT_MALFORMED, /* not one whole IPv4 packet with its transport ports */
+	INJECT_SOURCE,	  /* source address is not the session's pod */
+	INJECT_FRAGMENT,  /* a fragment: no ports to check */
+	INJECT_PROTOCOL,  /* not TCP, UDP or ICMP */
+	INJECT_PORT,	  /* source port neither reserved by the session nor stolen by it */
+	INJECT_FLOW,	  /* a port it steals, but not a flow the agent handed to it */
+	INJECT_ICMP,	  /* ICMP that is not an error about one of the session's flows */
+	INJECT_REFUSAL_MAX,
+};
+
 /* Counters of the agent itself; the data plane keeps its own per reason. */
 struct agent_counters {
 	uint64_t sessions_total;
@@ -28,7 +41,8 @@ struct agent_counters {
 	uint64_t packets_backlog_drop; /* client too slow: batch dropped */
 	uint64_t packets_from_client;
 	uint64_t packets_injected;
-	uint64_t packets_rejected; /* not from the session's pod IP / port */
+	uint64_t packets_rejected; /* not of the session's flows (sum of the next) */
+	uint64_t packets_refused[INJECT_REFUSAL_MAX]; /* by enum inject_refusal */
 	uint64_t inject_errors;
 	uint64_t file_requests;
 	uint64_t file_denied;
@@ -53,6 +67,8 @@ struct session *session_new(struct agent *ag, int fd);
 void session_close(struct session *s, const char *why);
 unsigned agent_session_count(const struct agent *ag);
 unsigned agent_subscription_count(const struct agent *ag);
+/* session_packets.c: name of a refusal reason for metrics ("port", "flow", ...). */
+const char *session_refusal_name(enum inject_refusal r);
 /* Delivers one handed-off packet to the sessions named in its header. */
 int session_deliver_packet(struct agent *ag, const void *pkt);
 /* Sends the packet batches queued by session_deliver_packet(). */

@@ -64,6 +64,16 @@ static void gauge(struct out *o, const char *name, const char *help, unsigned lo
 	    name, name, v);
 }
 
+/* Client packets the agent did not inject, by the rule they broke. */
+static void refusals(struct out *o, const struct agent_counters *c)
+{
+	put(o, "# HELP bpfmirror_client_packets_refused_total Client packets dropped, by "
+	       "reason.\n# TYPE bpfmirror_client_packets_refused_total counter\n");
+	for (unsigned r = INJECT_OK + 1; r < INJECT_REFUSAL_MAX; r++)
+		put(o, "bpfmirror_client_packets_refused_total{reason=\"%s\"} %llu\n",
+		    session_refusal_name(r), (unsigned long long)c->packets_refused[r]);
+}
+
 size_t metrics_render(const struct agent *ag, char *buf, size_t len)
 {
 	const struct agent_counters *c = &ag->ctr;
@@ -91,7 +101,8 @@ size_t metrics_render(const struct agent *ag, char *buf, size_t len)
 	counter(&o, "client_packets_injected_total", "Client packets emitted as the pod.",
 		c->packets_injected);
 	counter(&o, "client_packets_rejected_total",
-		"Client packets dropped: wrong source address or port.", c->packets_rejected);
+		"Client packets dropped: not of the session's own flows.", c->packets_rejected);
+	refusals(&o, c);
 	counter(&o, "inject_errors_total", "Client packets the node did not take.",
 		c->inject_errors);
 	counter(&o, "file_requests_total", "File requests served.", c->file_requests);

@@ -20,6 +20,13 @@
 /* Bytes of one packet copied into a ring-buffer record (from the L3 header). */
 #define BM_CAP_MAX 65535
 
+/*
+ * The programs pass everything (BM_R_FAIL_OPEN) when the agent's heartbeat,
+ * a bpf_ktime_get_ns()/CLOCK_MONOTONIC timestamp it writes to the .bss
+ * variable bm_agent_heartbeat_ns, is older than this.
+ */
+#define BM_HEARTBEAT_STALE_NS 1000000000ULL
+
 /* Address families in keys (values of AF_INET/AF_INET6 on Linux). */
 #define BM_AF_INET  2
 #define BM_AF_INET6 10
@@ -42,6 +49,7 @@ enum bm_reason {
 	BM_R_FLOW_TABLE_FULL, /* flow entry could not be created: flow not tracked */
 	BM_R_TRUNCATED,	      /* copy shorter than the packet (larger than BM_CAP_MAX) */
 	BM_R_ROUTED,	      /* filtered steal: redirected to the agent's L7 router */
+	BM_R_FAIL_OPEN,	      /* agent heartbeat stale: passed untouched */
 	BM_R_MAX,
 };
 

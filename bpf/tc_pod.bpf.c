@@ -6,6 +6,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "bpfmirror_abi.h"
+#include "lib/alive.h"
 #include "lib/flow.h"
 #include "lib/handoff.h"
 #include "lib/maps.h"
@@ -25,6 +26,8 @@ int bm_to_pod(struct __sk_buff *skb)
 	struct bm_pkt p = {};
 	__u32 reason;
 
+	if (bm_agent_gone())
+		return bm_fail_open(skb);
 	reason = bm_parse(skb, &p);
 	if (reason != BM_R_PASSED)
 		goto pass;
@@ -75,6 +78,8 @@ int bm_from_pod(struct __sk_buff *skb)
 	struct bm_pkt p = {};
 	__u32 reason;
 
+	if (bm_agent_gone())
+		return bm_fail_open(skb);
 	reason = bm_parse(skb, &p);
 	if (reason != BM_R_PASSED || p.proto != BM_IPPROTO_TCP)
 		goto pass;

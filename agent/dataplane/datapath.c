@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 /* 2 MiB: ~0.2 s of a 10 Gbit/s burst of copies between 2 ms drains, and the
@@ -37,6 +38,7 @@ struct datapath {
 	struct ring_buffer *rb;
 	int epfd;	/* datapath_fd(): ring buffer + batch timer */
 	int timerfd;	/* batch drain timer, -1 when batching is off */
+	int hbfd;	/* heartbeat timer (DATAPATH_HEARTBEAT_MS) */
 	bool polling;	/* mirrors bss->bm_reader_polling */
 	int idle_polls; /* consecutive empty drains while polling */
 	struct tun_dev tun;
@@ -70,6 +72,7 @@ static const char *const reason_names[BM_R_MAX] = {
     [BM_R_HANDOFF_FAILED] = "handoff_failed",
     [BM_R_FLOW_TABLE_FULL] = "flow_table_full",
     [BM_R_TRUNCATED] = "truncated",
+    [BM_R_FAIL_OPEN] = "fail_open_passed",
 };
 
 const char *datapath_reason_name(unsigned int reason)
@@ -189,8 +192,49 @@ static void batch_timer(struct datapath *dp, int drained)
 	}
 }
 
-/* One fd for the caller's event loop: the ring buffer and, when mirror
- * wakeups are batched, the timer that bounds how long copies may wait.
+void datapath_heartbeat_set(struct datapath *dp, uint64_t mono_ns)
+{
+	__atomic_store_n(&dp->skel->bss->bm_agent_heartbeat_ns, (__u64)mono_ns, __ATOMIC_SEQ_CST);
+}
+
+/* CLOCK_MONOTONIC is the clock of bpf_ktime_get_ns(). */
+void datapath_heartbeat(struct datapath *dp)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	datapath_heartbeat_set(dp, (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
+}
+
+/* The heartbeat timer makes datapath_fd() readable every DATAPATH_HEARTBEAT_MS,
+ * so a caller that polls whenever it is readable keeps the programs engaged. */
+static int setup_heartbeat(struct datapath *dp)
+{
+	long ns = DATAPATH_HEARTBEAT_MS * 1000000L;
+	struct itimerspec its = {.it_value.tv_nsec = ns, .it_interval.tv_nsec = ns};
+	struct epoll_event ev = {.events = EPOLLIN};
+
+	dp->hbfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (dp->hbfd < 0)
+		return -errno;
+	if (timerfd_settime(dp->hbfd, 0, &its, NULL) ||
+	    epoll_ctl(dp->epfd, EPOLL_CTL_ADD, dp->hbfd, &ev))
+		return -errno;
+	return 0;
+}
+
+static void heartbeat_tick(struct datapath *dp)
+{
+	uint64_t ticks;
+
+	if (dp->hbfd >= 0 && read(dp->hbfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+		log_debug("datapath: heartbeat timer: %s", strerror(errno));
+	datapath_heartbeat(dp);
+}
+
+/* One fd for the caller's event loop: the ring buffer (or the tun of the tun
+ * hand-off), the heartbeat timer and, when mirror wakeups are batched, the
+ * timer that bounds how long copies may wait.
  * The ring is watched edge-triggered: level-triggered epoll re-polls a
  * ready ring on every epoll_wait and, with copies arriving without
  * wakeups, would spin once per packet; edge-triggered reports only real
@@ -200,9 +244,16 @@ static int setup_poll_fds(struct datapath *dp, bool batch)
 	struct epoll_event ring_ev = {.events = EPOLLIN | EPOLLET};
 	struct epoll_event ev = {.events = EPOLLIN};
 
+	int err;
+
 	dp->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (dp->epfd < 0)
 		return -errno;
+	err = setup_heartbeat(dp);
+	if (err)
+		return err;
+	if (dp->handoff == DATAPATH_HANDOFF_TUN)
+		return epoll_ctl(dp->epfd, EPOLL_CTL_ADD, dp->tun.fd, &ev) ? -errno : 0;
 	if (epoll_ctl(dp->epfd, EPOLL_CTL_ADD, map_fd(dp->skel->maps.bm_events), &ring_ev))
 		return -errno;
 	if (!batch)
@@ -221,12 +272,22 @@ static int setup_handoff(struct datapath *dp, const struct datapath_opts *o)
 {
 	if (dp->handoff != DATAPATH_HANDOFF_RINGBUF) {
 		dp->tunbuf = malloc(TUN_BUF_SIZE + sizeof(struct bm_pkt_hdr));
-		return dp->tunbuf ? 0 : -ENOMEM;
+		return dp->tunbuf ? setup_poll_fds(dp, false) : -ENOMEM;
 	}
 	dp->rb = ring_buffer__new(map_fd(dp->skel->maps.bm_events), on_record, dp, NULL);
 	if (!dp->rb)
 		return -errno;
 	return setup_poll_fds(dp, o->mirror_batch_bytes != 0);
+}
+
+static void close_fds(struct datapath *dp)
+{
+	if (dp->hbfd >= 0)
+		close(dp->hbfd);
+	if (dp->timerfd >= 0)
+		close(dp->timerfd);
+	if (dp->epfd >= 0)
+		close(dp->epfd);
 }
 
 struct datapath *datapath_open(const struct datapath_opts *o)
@@ -245,6 +306,7 @@ struct datapath *datapath_open(const struct datapath_opts *o)
 	dp->tun.fd = -1;
 	dp->epfd = -1;
 	dp->timerfd = -1;
+	dp->hbfd = -1;
 	dp->handoff = o->handoff;
 	dp->force_clsact = o->force_clsact;
 	dp->ncpus = libbpf_num_possible_cpus();
@@ -278,6 +340,7 @@ struct datapath *datapath_open(const struct datapath_opts *o)
 		log_error("datapath: loading BPF programs: %s", strerror(-err));
 		goto err_skel;
 	}
+	datapath_heartbeat(dp);
 	err = setup_handoff(dp, o);
 	if (err)
 		goto err_skel;
@@ -288,16 +351,14 @@ struct datapath *datapath_open(const struct datapath_opts *o)
 	}
 	return dp;
 err_skel:
-	if (dp->timerfd >= 0)
-		close(dp->timerfd);
-	if (dp->epfd >= 0)
-		close(dp->epfd);
+	close_fds(dp);
 	ring_buffer__free(dp->rb);
 	tc_pod__destroy(dp->skel);
 err_tun:
 	if (dp->has_tun)
 		tun_close(&dp->tun);
 err_free:
+	free(dp->tunbuf);
 	free(dp);
 	errno = -err;
 	return NULL;
@@ -312,10 +373,7 @@ void datapath_close(struct datapath *dp)
 		tcx_detach(&dp->pods[i].from_pod);
 	}
 	free(dp->pods);
-	if (dp->timerfd >= 0)
-		close(dp->timerfd);
-	if (dp->epfd >= 0)
-		close(dp->epfd);
+	close_fds(dp);
 	ring_buffer__free(dp->rb);
 	tc_pod__destroy(dp->skel);
 	if (dp->has_tun)
@@ -420,8 +478,6 @@ int datapath_count_attached(int ifindex)
 
 int datapath_fd(const struct datapath *dp)
 {
-	if (dp->handoff == DATAPATH_HANDOFF_TUN)
-		return dp->tun.fd;
 	return dp->epfd;
 }
 
@@ -458,6 +514,7 @@ int datapath_poll(struct datapath *dp, datapath_pkt_cb cb, void *ctx)
 {
 	int n;
 
+	heartbeat_tick(dp);
 	if (dp->handoff == DATAPATH_HANDOFF_TUN)
 		return poll_tun(dp, cb, ctx);
 	dp->cb = cb;

@@ -21,8 +21,8 @@
  *   poll/epoll on datapath_fd(dp) for POLLIN, then
  *   datapath_poll(dp, on_packet, ctx);                // drains all records
  *   (call datapath_poll whenever datapath_fd is readable, even if you expect
- *   nothing: the fd also carries the internal batch timer; no other timer
- *   is needed)
+ *   nothing: the fd also carries the internal batch and heartbeat timers; no
+ *   other timer is needed)
  *   datapath_inject(dp, ippkt, len);                  // packets from the client
  *   datapath_session_end(dp, sid);                    // drops everything of sid
  *   datapath_release_pod(dp, ifindex);
@@ -41,6 +41,11 @@
  * included). With the clsact fallback (kernels without tcx) filters outlive
  * the process; datapath_open() removes stale ones it recognises (handle
  * DATAPATH_TC_HANDLE, program names bm_to_pod/bm_from_pod) on every link.
+ *
+ * Fail open: datapath_poll() writes a heartbeat (CLOCK_MONOTONIC) the
+ * programs read; when it is older than BM_HEARTBEAT_STALE_NS (1 s) they pass
+ * every packet untouched (counted BM_R_FAIL_OPEN). So a dead agent's clsact
+ * filters, or an event loop stuck for a second, never black-hole a pod.
  */
 
 struct datapath;
@@ -80,6 +85,9 @@ struct datapath_opts {
 				      * internal DATAPATH_BATCH_POLL_MS timer: transparent
 				      * to the caller, steal/return copies always wake */
 };
+
+/* Period of the heartbeat timer behind datapath_fd() (fail open after 1 s). */
+#define DATAPATH_HEARTBEAT_MS 250
 
 /* Longest a mirror copy waits in the ring with mirror_batch_bytes set. */
 #define DATAPATH_BATCH_POLL_MS 2
@@ -196,8 +204,18 @@ const char *datapath_reason_name(unsigned int reason);
 /* Flow table lookup (tests, diagnostics): key oriented client -> pod. */
 int datapath_flow_lookup(const struct datapath *dp, const struct bm_flow_key *key,
 			 struct bm_flow *out);
+/*
+ * The session a stolen flow belongs to (key oriented client -> pod): the
+ * flow's stealing session, 0 when the flow is unknown or not stolen.
+ */
+uint32_t datapath_flow_stealer(const struct datapath *dp, const struct bm_flow_key *key);
 /* Number of live flow entries (walks the table). */
 int datapath_flow_count(const struct datapath *dp);
+
+/* Writes the heartbeat now (datapath_poll does it on every call). */
+void datapath_heartbeat(struct datapath *dp);
+/* Writes heartbeat MONO_NS (CLOCK_MONOTONIC ns; 0 = never): tests of the fail-open path. */
+void datapath_heartbeat_set(struct datapath *dp, uint64_t mono_ns);
 
 /* Program fds (BPF_PROG_RUN tests): dir is BM_DIR_TO_POD or BM_DIR_FROM_POD. */
 int datapath_prog_fd(const struct datapath *dp, enum bm_dir dir);

@@ -308,3 +308,12 @@ int datapath_flow_count(const struct datapath *dp)
 	}
 	return n;
 }
+
+uint32_t datapath_flow_stealer(const struct datapath *dp, const struct bm_flow_key *key)
+{
+	struct bm_flow f;
+
+	if (bpf_map_lookup_elem(datapath_map_fd_flows(dp), key, &f))
+		return 0;
+	return f.verdict == BM_V_STEAL ? f.sessions[0] : 0;
+}

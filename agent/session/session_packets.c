@@ -11,20 +11,49 @@
 /* ---- packets from the client ------------------------------------------- */
 
 /*
- * A fragment (refused by pkt_parse_ipv4) carries no ports to check: only ICMP,
- * from the pod's address, may come fragmented (large pings of the twin). The
- * header's version, IHL and total length were checked by pkt_parse_ipv4.
+ * A session emits only packets of its own flows, as its pod: the twin's
+ * outgoing traffic (source port in its reserved range), replies of the
+ * stolen connections the agent handed to it (the BPF flow table names the
+ * stealing session of each), and ICMP errors about either. Everything else
+ * is refused, counted by reason.
  */
-static bool fragment_allowed(const struct session *s, const uint8_t *p, size_t len)
-{
-	struct iphdr h;
 
-	memcpy(&h, p, sizeof(h));
-	return ntohs(h.tot_len) == len && len >= (size_t)h.ihl * 4 + 4 &&
-	       h.saddr == s->pod_ip.u.v4.s_addr && h.protocol == IPPROTO_ICMP;
+#define ICMP_HDR_LEN 8
+
+struct check {
+	const struct session *s;
+	session_flow_owner_fn owner;
+	const void *ctx;
+};
+
+static const char *const refusal_names[INJECT_REFUSAL_MAX] = {
+    [INJECT_OK] = "ok",
+    [INJECT_MALFORMED] = "malformed",
+    [INJECT_SOURCE] = "source",
+    [INJECT_FRAGMENT] = "fragment",
+    [INJECT_PROTOCOL] = "protocol",
+    [INJECT_PORT] = "port",
+    [INJECT_FLOW] = "flow",
+    [INJECT_ICMP] = "icmp",
+};
+
+const char *session_refusal_name(enum inject_refusal r)
+{
+	return (unsigned)r < INJECT_REFUSAL_MAX ? refusal_names[r] : "unknown";
 }
 
-/* Claimed, not only active: replies of stolen flows may trail an Unsubscribe. */
+static uint16_t rd16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static bool port_reserved(const struct session *s, uint16_t port)
+{
+	return s->range_held && port >= s->range.lo && port <= s->range.hi;
+}
+
+/* A port the session claims for steal, listening or not; the flow table says which flows are its.
+ */
 static bool port_stolen(const struct session *s, uint16_t port)
 {
 	for (size_t i = 0; i < s->nsubs; i++)
@@ -33,37 +62,97 @@ static bool port_stolen(const struct session *s, uint16_t port)
 	return false;
 }
 
-/*
- * A client may only emit packets as its pod: source address = the pod IP and,
- * for TCP/UDP, source port = one of its stolen ports (replies of stolen flows)
- * or a port of its reserved range (the twin's outgoing traffic).
- */
-bool session_packet_allowed(const struct session *s, const uint8_t *p, size_t len)
+/* Whether the TCP flow client -> pod (addresses and ports as on the wire) was stolen for s. */
+static bool flow_owned(const struct check *c, uint32_t client, const uint8_t client_port[2],
+		       uint32_t pod, const uint8_t pod_port[2])
 {
+	struct bm_flow_key k;
+
+	if (!port_stolen(c->s, rd16(pod_port)) || !c->owner)
+		return false;
+	memset(&k, 0, sizeof(k));
+	k.family = BM_AF_INET;
+	k.proto = IPPROTO_TCP;
+	memcpy(&k.sport, client_port, 2);
+	memcpy(&k.dport, pod_port, 2);
+	k.saddr[0] = client;
+	k.daddr[0] = pod;
+	return c->owner(c->ctx, &k) == c->s->id;
+}
+
+/* TCP or UDP from the pod: a reserved source port, or a reply on a flow stolen for s. */
+static enum inject_refusal check_ports(const struct check *c, const struct pkt_ipv4 *ip)
+{
+	if (port_reserved(c->s, rd16(ip->l4)))
+		return INJECT_OK;
+	if (ip->proto != IPPROTO_TCP || !port_stolen(c->s, rd16(ip->l4)))
+		return INJECT_PORT;
+	return flow_owned(c, ip->daddr, ip->l4 + 2, ip->saddr, ip->l4) ? INJECT_OK : INJECT_FLOW;
+}
+
+/*
+ * ICMP: only errors (unreachable, time exceeded, parameter problem) about a
+ * packet the pod received on one of the session's flows, sent back to that
+ * packet's sender. The embedded header must be whole, with its ports.
+ */
+static enum inject_refusal check_icmp(const struct check *c, const struct pkt_ipv4 *ip)
+{
+	const uint8_t *e = ip->l4 + ICMP_HDR_LEN, *el4;
+	uint8_t type = ip->l4[0];
+	uint32_t esrc, edst;
+	size_t eihl;
+
+	if (ip->l4_len < ICMP_HDR_LEN + 20 + 8 || (type != 3 && type != 11 && type != 12))
+		return INJECT_ICMP;
+	eihl = (size_t)(e[0] & 0x0f) * 4;
+	if (e[0] >> 4 != 4 || eihl < 20 || ip->l4_len < ICMP_HDR_LEN + eihl + 8 ||
+	    (rd16(e + 6) & 0x1fff) != 0)
+		return INJECT_ICMP;
+	memcpy(&esrc, e + 12, 4);
+	memcpy(&edst, e + 16, 4);
+	if (edst != ip->saddr || esrc != ip->daddr)
+		return INJECT_ICMP;
+	el4 = e + eihl;
+	if ((e[9] == IPPROTO_TCP || e[9] == IPPROTO_UDP) && port_reserved(c->s, rd16(el4 + 2)))
+		return INJECT_OK;
+	if (e[9] == IPPROTO_TCP && flow_owned(c, esrc, el4, edst, el4 + 2))
+		return INJECT_OK;
+	return INJECT_ICMP;
+}
+
+enum inject_refusal session_packet_check(const struct session *s, const uint8_t *p, size_t len,
+					 session_flow_owner_fn owner, const void *ctx)
+{
+	const struct check c = {s, owner, ctx};
 	struct pkt_ipv4 ip;
-	uint16_t sport;
 	int err;
 
 	if (s->pod_ip.family != AF_INET)
-		return false;
+		return INJECT_SOURCE;
 	err = pkt_parse_ipv4(p, len, &ip);
 	if (err == -EPROTONOSUPPORT)
-		return fragment_allowed(s, p, len);
+		return INJECT_FRAGMENT;
 	/* The whole packet, no trailing bytes, and at least the transport's ports. */
-	if (err || ip.l3_len != len || ip.l4_len < 4 || ip.saddr != s->pod_ip.u.v4.s_addr)
-		return false;
-	if (ip.proto != IPPROTO_TCP && ip.proto != IPPROTO_UDP)
-		return ip.proto == IPPROTO_ICMP;
-	/* TCP and UDP headers both start with the source port. */
-	sport = (uint16_t)(ip.l4[0] << 8 | ip.l4[1]);
-	if (sport >= s->range.lo && sport <= s->range.hi)
-		return true;
-	return ip.proto == IPPROTO_TCP && port_stolen(s, sport);
+	if (err || ip.l3_len != len || ip.l4_len < 4)
+		return INJECT_MALFORMED;
+	if (ip.saddr != s->pod_ip.u.v4.s_addr)
+		return INJECT_SOURCE;
+	if (ip.proto == IPPROTO_TCP || ip.proto == IPPROTO_UDP)
+		return check_ports(&c, &ip);
+	if (ip.proto == IPPROTO_ICMP)
+		return check_icmp(&c, &ip);
+	return INJECT_PROTOCOL;
+}
+
+static uint32_t dp_flow_owner(const void *ctx, const struct bm_flow_key *key)
+{
+	return datapath_flow_stealer(ctx, key);
 }
 
 int session_on_packets(struct session *s, const Bpfmirror__Frame *f)
 {
 	Bpfmirror__PacketBatch *b = f->packet_batch, *plain = NULL;
+	enum inject_refusal why;
 	int err;
 
 	if (s->state != S_ATTACHED)
@@ -82,8 +171,11 @@ int session_on_packets(struct session *s, const Bpfmirror__Frame *f)
 	for (size_t i = 0; i < b->n_packets; i++) {
 		const ProtobufCBinaryData *d = &b->packets[i]->data;
 		s->ag->ctr.packets_from_client++;
-		if (!session_packet_allowed(s, d->data, d->len)) {
+		why = session_packet_check(s, d->data, d->len, s->ag->dp ? dp_flow_owner : NULL,
+					   s->ag->dp);
+		if (why != INJECT_OK) {
 			s->ag->ctr.packets_rejected++;
+			s->ag->ctr.packets_refused[why]++;
 			continue;
 		}
 		if (!s->ag->dp)

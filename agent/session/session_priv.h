@@ -91,8 +91,12 @@ int session_on_subscribe(struct session *s, const Bpfmirror__Frame *f, bool add)
 
 /* session_packets.c: packets both ways */
 int session_on_packets(struct session *s, const Bpfmirror__Frame *f);
-/* Whether the client may inject packet P: the pod's source address and one of its ports. */
-bool session_packet_allowed(const struct session *s, const uint8_t *p, size_t len);
+/* The session stealing a flow (key oriented client -> pod), 0 if none: the BPF flow table
+ * (datapath_flow_stealer) in the agent, a stand-in in unit tests. */
+typedef uint32_t (*session_flow_owner_fn)(const void *ctx, const struct bm_flow_key *key);
+/* Whether the client may inject packet P as its pod: INJECT_OK, or why not. */
+enum inject_refusal session_packet_check(const struct session *s, const uint8_t *p, size_t len,
+					 session_flow_owner_fn owner, const void *ctx);
 void session_batch_clear(struct session *s);
 
 /* session_files.c: the container's files */
