@@ -219,7 +219,8 @@ static int app_connect(struct l7conn *c, int fd)
  */
 static int app_socket(struct l7conn *c)
 {
-	bool transparent = c->l7->passthru && c->client.sin_addr.s_addr != c->server.sin_addr.s_addr;
+	bool transparent =
+	    c->l7->passthru && c->client.sin_addr.s_addr != c->server.sin_addr.s_addr;
 	uint16_t ports[2] = {c->client.sin_port, 0};
 	int fd, fd_err;
 
@@ -804,9 +805,11 @@ int l7steer_add(struct l7steer *l7, uint32_t sid, const struct datapath_ip *pod,
 			return rc;
 		}
 		l7->rn_open = true;
-		l7->passthru = l7->ag->dp && !datapath_attach_router(l7->ag->dp, l7->rn.node_ifindex);
+		l7->passthru =
+		    l7->ag->dp && !datapath_attach_router(l7->ag->dp, l7->rn.node_ifindex);
 		if (!l7->passthru)
-			log_warn("filtered steal: the app will see the node, not the client, as caller");
+			log_warn(
+			    "filtered steal: the app will see the node, not the client, as caller");
 	}
 	p = port_find(l7, pod, port);
 	if (!p) {

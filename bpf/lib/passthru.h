@@ -33,7 +33,8 @@
 static __always_inline bool bm_passthru_is_upstream(const struct __sk_buff *skb,
 						    const struct bm_flow *flow)
 {
-	return flow->verdict == BM_V_ROUTE && flow->ifindex && skb->ingress_ifindex == flow->ifindex;
+	return flow->verdict == BM_V_ROUTE && flow->ifindex &&
+	       skb->ingress_ifindex == flow->ifindex;
 }
 
 /* A pure SYN toward the pod: true if it is the router's (its flow names the link it came in on). */
@@ -122,8 +123,7 @@ static __always_inline int bm_passthru_from_router(struct __sk_buff *skb)
 	struct bm_flow *flow;
 	struct bm_pkt p = {};
 
-	if (bm_parse(skb, &p) != BM_R_PASSED || p.proto != BM_IPPROTO_TCP ||
-	    p.family != BM_AF_INET)
+	if (bm_parse(skb, &p) != BM_R_PASSED || p.proto != BM_IPPROTO_TCP || p.family != BM_AF_INET)
 		return BM_ACT_NEXT;
 	bm_flow_key_to_pod(&p, &fk);
 	if ((p.tcp_flags & (BM_TCP_SYN | BM_TCP_ACK)) == BM_TCP_SYN)

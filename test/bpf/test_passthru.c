@@ -126,8 +126,10 @@ static void pod_route_netns(void)
 {
 	ck_assert_int_eq(unshare(CLONE_NEWNET), 0);
 	ck_assert_int_eq(system("ip link set lo up && ip link add bmt0 type veth peer name bmt1 && "
-				"ip link set bmt1 up && ip link set bmt0 up && ip addr add 10.0.0.254/24 dev bmt0 && "
-				"ip neigh add " POD " lladdr 02:00:00:00:00:02 dev bmt0 nud permanent && "
+				"ip link set bmt1 up && ip link set bmt0 up && ip addr add "
+				"10.0.0.254/24 dev bmt0 && "
+				"ip neigh add " POD
+				" lladdr 02:00:00:00:00:02 dev bmt0 nud permanent && "
 				"sysctl -qw net.ipv4.conf.all.forwarding=1"),
 			 0);
 }
@@ -167,9 +169,9 @@ START_TEST(from_router_answers_to_clients_take_node_path)
 	ck_assert_int_eq(run_router(&p2c, PG_ACK | PG_PSH, 100), ACT_NEXT);
 	ck_assert_uint_eq(delta(BM_R_ROUTER_UPSTREAM), 0);
 	/* Without a pure SYN a packet of an unknown tuple is not the router's upstream either. */
-	ck_assert_int_eq(run_router(&(struct pg_flow){AF_INET, OTHER, POD, 1234, 8080, IPPROTO_TCP},
-				    PG_ACK, 0),
-			 ACT_NEXT);
+	ck_assert_int_eq(
+	    run_router(&(struct pg_flow){AF_INET, OTHER, POD, 1234, 8080, IPPROTO_TCP}, PG_ACK, 0),
+	    ACT_NEXT);
 }
 END_TEST
 
