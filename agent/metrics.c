@@ -132,6 +132,9 @@ size_t metrics_render(const struct agent *ag, char *buf, size_t len)
 			ls.streams_opened);
 		counter(&o, "router_app_connect_errors_total", "Failed connections to the app.",
 			ls.app_connect_errors);
+		counter(&o, "router_app_from_node_total",
+			"App connections made from the node, not the client's address.",
+			ls.passthru_fallbacks);
 		counter(&o, "router_stream_overflows_total",
 			"Streams reset: a session sent more than a stream may queue.",
 			ls.stream_overflows);

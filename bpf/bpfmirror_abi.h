@@ -50,6 +50,8 @@ enum bm_reason {
 	BM_R_TRUNCATED,	      /* copy shorter than the packet (larger than BM_CAP_MAX) */
 	BM_R_ROUTED,	      /* filtered steal: redirected to the agent's L7 router */
 	BM_R_FAIL_OPEN,	      /* agent heartbeat stale: passed untouched */
+	BM_R_ROUTER_UPSTREAM, /* the router's own connection to the pod (client's address) */
+	BM_R_ROUTER_REPLY,    /* the pod's answer on such a connection: to the router */
 	BM_R_MAX,
 };
 

@@ -11,6 +11,7 @@
 #include "lib/handoff.h"
 #include "lib/maps.h"
 #include "lib/parse.h"
+#include "lib/passthru.h"
 #include "lib/stats.h"
 
 char LICENSE[] SEC("license") = "GPL";
@@ -44,7 +45,8 @@ int bm_to_pod(struct __sk_buff *skb)
 		goto pass;
 
 	bm_flow_key_to_pod(&p, &fk);
-	if ((p.tcp_flags & (BM_TCP_SYN | BM_TCP_ACK)) == BM_TCP_SYN)
+	/* The router's SYN must not re-decide the flow it shares with the client. */
+	if ((p.tcp_flags & (BM_TCP_SYN | BM_TCP_ACK)) == BM_TCP_SYN && !bm_passthru_syn(skb, &fk))
 		reason = bm_flow_on_syn(&p, &fk);
 	flow = bpf_map_lookup_elem(&bm_flows, &fk);
 	if (!flow)
@@ -55,7 +57,8 @@ int bm_to_pod(struct __sk_buff *skb)
 	if (flow->verdict == BM_V_STEAL)
 		return bm_take(skb, &p, flow->sessions, BM_R_STOLEN, BM_DIR_TO_POD);
 	if (flow->verdict == BM_V_ROUTE)
-		return bm_route(skb, flow->ifindex);
+		return bm_passthru_is_upstream(skb, flow) ? bm_passthru_deliver(skb)
+							  : bm_route(skb, flow->ifindex);
 	if (flow->verdict != BM_V_MIRROR)
 		goto pass;
 	/* Pure ACKs carry nothing the replay needs: skip the copy. */
@@ -85,12 +88,22 @@ int bm_from_pod(struct __sk_buff *skb)
 		goto pass;
 	bm_flow_key_from_pod(&p, &fk);
 	flow = bpf_map_lookup_elem(&bm_flows, &fk);
-	/* The pod never saw a stolen (or routed) flow's SYN; anything it sends on one is stray. */
-	if (flow && (flow->verdict == BM_V_STEAL || flow->verdict == BM_V_ROUTE)) {
+	/* On a routed flow the pod talks to the router's transparent upstream. */
+	if (flow && flow->verdict == BM_V_ROUTE)
+		return bm_passthru_reply(skb, flow);
+	/* The pod never saw a stolen flow's SYN; anything it sends on one is stray. */
+	if (flow && flow->verdict == BM_V_STEAL) {
 		bm_count(BM_R_STEAL_FROM_POD, skb->len);
 		return BM_ACT_DROP;
 	}
 pass:
 	bm_count(reason, skb->len);
 	return BM_ACT_NEXT;
+}
+
+/* tc ingress of the router link (bpfmr0, node side): the router's upstream packets to the pod. */
+SEC("tc")
+int bm_from_router(struct __sk_buff *skb)
+{
+	return bm_passthru_from_router(skb);
 }

@@ -48,19 +48,23 @@ struct datapath {
 	int ncpus;
 	struct pod_link *pods;
 	size_t npods;
+	struct tcx_att router; /* bm_from_router on the router link's ingress */
+	bool has_router;
 	/* state of the current datapath_poll() */
 	datapath_pkt_cb cb;
 	void *cb_ctx;
 	uint8_t *tunbuf;
 };
 
-static const char *const prog_names[] = {"bm_to_pod", "bm_from_pod", NULL};
+static const char *const prog_names[] = {"bm_to_pod", "bm_from_pod", "bm_from_router", NULL};
 
 static const char *const reason_names[BM_R_MAX] = {
     [BM_R_PASSED] = "passed",
     [BM_R_MIRRORED] = "mirrored",
     [BM_R_STOLEN] = "stolen",
     [BM_R_ROUTED] = "routed",
+    [BM_R_ROUTER_UPSTREAM] = "router_upstream",
+    [BM_R_ROUTER_REPLY] = "router_reply",
     [BM_R_RETURNED] = "returned",
     [BM_R_MIRROR_ACK] = "mirror_ack_skipped",
     [BM_R_PROBE] = "probe_not_stolen",
@@ -373,6 +377,7 @@ void datapath_close(struct datapath *dp)
 		tcx_detach(&dp->pods[i].from_pod);
 	}
 	free(dp->pods);
+	datapath_release_router(dp);
 	close_fds(dp);
 	ring_buffer__free(dp->rb);
 	tc_pod__destroy(dp->skel);
@@ -462,6 +467,29 @@ int datapath_release_pod(struct datapath *dp, int ifindex)
 	*p = dp->pods[--dp->npods];
 	log_debug("datapath: detached from ifindex %d", ifindex);
 	return err ? err : err2;
+}
+
+int datapath_attach_router(struct datapath *dp, int ifindex)
+{
+	int err;
+
+	datapath_release_router(dp);
+	err = tcx_attach(bpf_program__fd(dp->skel->progs.bm_from_router), ifindex, TCX_DIR_INGRESS,
+			 dp->force_clsact, DATAPATH_TC_HANDLE, DATAPATH_TC_PRIO, &dp->router);
+	if (err) {
+		log_error("datapath: attach to the router link %d: %s", ifindex, strerror(-err));
+		return err;
+	}
+	dp->has_router = true;
+	return 0;
+}
+
+void datapath_release_router(struct datapath *dp)
+{
+	if (!dp->has_router)
+		return;
+	tcx_detach(&dp->router);
+	dp->has_router = false;
 }
 
 bool datapath_pod_uses_tcx(const struct datapath *dp, int ifindex)
@@ -584,6 +612,11 @@ int datapath_prog_fd(const struct datapath *dp, enum bm_dir dir)
 {
 	return bpf_program__fd(dir == BM_DIR_TO_POD ? dp->skel->progs.bm_to_pod
 						    : dp->skel->progs.bm_from_pod);
+}
+
+int datapath_router_prog_fd(const struct datapath *dp)
+{
+	return bpf_program__fd(dp->skel->progs.bm_from_router);
 }
 
 const char *datapath_tun_name(const struct datapath *dp)

@@ -159,6 +159,17 @@ int datapath_unsubscribe(struct datapath *dp, const struct datapath_ip *pod, uin
  */
 int datapath_route(struct datapath *dp, const struct datapath_ip *pod, uint16_t port, int ifindex);
 
+/*
+ * Filtered steal with the client's address: attaches bm_from_router to the
+ * ingress of the router link (its node side), which sends the router's
+ * upstream packets straight to the pod's link (docs/design-router.md,
+ * "Transparent upstream"). One router link per data plane: attaching again
+ * replaces it. Returns 0 or -errno. Released by datapath_release_router(),
+ * datapath_close() or the link's deletion.
+ */
+int datapath_attach_router(struct datapath *dp, int ifindex);
+void datapath_release_router(struct datapath *dp);
+
 /* Reserves ports lo..hi (host order, inclusive) of pod for sid's twin: TCP and
  * UDP packets to those ports go to sid, not the pod. -EBUSY if any is taken
  * (nothing reserved then). */
@@ -219,6 +230,8 @@ void datapath_heartbeat_set(struct datapath *dp, uint64_t mono_ns);
 
 /* Program fds (BPF_PROG_RUN tests): dir is BM_DIR_TO_POD or BM_DIR_FROM_POD. */
 int datapath_prog_fd(const struct datapath *dp, enum bm_dir dir);
+/* Fd of bm_from_router (BPF_PROG_RUN tests). */
+int datapath_router_prog_fd(const struct datapath *dp);
 /* Name and ifindex of the tun device, "" / 0 without one. */
 const char *datapath_tun_name(const struct datapath *dp);
 int datapath_tun_ifindex(const struct datapath *dp);

@@ -75,6 +75,7 @@ struct l7steer {
 	struct agent *ag;
 	struct steerns rn;
 	bool rn_open;
+	bool passthru; /* bm_from_router is on the router link: transparent upstreams */
 	struct l7port *ports;
 	struct l7conn *conns;
 	uint64_t next_stream;
@@ -171,19 +172,79 @@ static void cb_client_close(void *ctx, bool reset)
 	c->reset = reset;
 }
 
-static int open_app(struct l7conn *c, struct l7up *u)
+/*
+ * A socket in the steer namespace bound to the client's address and port
+ * (port 0: any port), so the app sees the real caller; fd or -errno. The
+ * pod's answers come back through bm_from_pod (docs/design-router.md,
+ * "Transparent upstream").
+ */
+static int transparent_socket(struct l7conn *c, uint16_t port)
 {
-	struct sockaddr_in dst = c->server;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	struct sockaddr_in src = c->client;
+	int fd = steerns_socket(&c->l7->rn, AF_INET, SOCK_STREAM, 0), err = 0;
 
 	if (fd < 0)
-		return -errno;
-	setsockopt(fd, IPPROTO_TCP, 1 /* TCP_NODELAY */, &(int){1}, sizeof(int));
-	if (connect(fd, (struct sockaddr *)&dst, sizeof(dst)) < 0 && errno != EINPROGRESS) {
-		int err = -errno;
+		return fd;
+	src.sin_port = port;
+	if (setsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &(int){1}, sizeof(int)) < 0 ||
+	    bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0)
+		err = -errno;
+	if (err) {
 		close(fd);
-		c->l7->st.app_connect_errors++;
 		return err;
+	}
+	return fd;
+}
+
+/* Non-blocking connect of fd to the pod; 0, or -errno (fd closed). */
+static int app_connect(struct l7conn *c, int fd)
+{
+	int err;
+
+	setsockopt(fd, IPPROTO_TCP, 1 /* TCP_NODELAY */, &(int){1}, sizeof(int));
+	if (connect(fd, (struct sockaddr *)&c->server, sizeof(c->server)) == 0 ||
+	    errno == EINPROGRESS)
+		return 0;
+	err = -errno;
+	close(fd);
+	return err;
+}
+
+/*
+ * The router's connection to the app: from the client's address and port;
+ * if that tuple is still taken (a previous upstream of this connection in
+ * TIME_WAIT), from the client's address and another port; if the router
+ * link has no program, or the client is the pod itself (its own address
+ * would be a martian source there), from the node as before.
+ */
+static int app_socket(struct l7conn *c)
+{
+	bool transparent =
+	    c->l7->passthru && c->client.sin_addr.s_addr != c->server.sin_addr.s_addr;
+	uint16_t ports[2] = {c->client.sin_port, 0};
+	int fd, fd_err;
+
+	for (int i = 0; transparent && i < 2; i++) {
+		fd = transparent_socket(c, ports[i]);
+		if (fd >= 0 && app_connect(c, fd) == 0)
+			return fd;
+	}
+	if (transparent)
+		c->l7->st.passthru_fallbacks++;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	fd_err = app_connect(c, fd);
+	return fd_err ? fd_err : fd;
+}
+
+static int open_app(struct l7conn *c, struct l7up *u)
+{
+	int fd = app_socket(c);
+
+	if (fd < 0) {
+		c->l7->st.app_connect_errors++;
+		return fd;
 	}
 	u->fd = fd;
 	u->connecting = true;
@@ -718,6 +779,8 @@ void l7steer_free(struct l7steer *l7)
 			member_remove(l7, p, p->nmembers - 1);
 		port_maybe_free(l7, p);
 	}
+	if (l7->passthru)
+		datapath_release_router(l7->ag->dp);
 	if (l7->rn_open)
 		steerns_close(&l7->rn);
 	free(l7);
@@ -761,6 +824,11 @@ int l7steer_add(struct l7steer *l7, uint32_t sid, const struct datapath_ip *pod,
 			return rc;
 		}
 		l7->rn_open = true;
+		l7->passthru =
+		    l7->ag->dp && !datapath_attach_router(l7->ag->dp, l7->rn.node_ifindex);
+		if (!l7->passthru)
+			log_warn(
+			    "filtered steal: the app will see the node, not the client, as caller");
 	}
 	p = port_find(l7, pod, port);
 	if (!p) {

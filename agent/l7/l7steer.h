@@ -16,9 +16,12 @@
  * steers new connections to the port into the steer namespace
  * (agent/l7/steerns.h), where this module accepts them and drives one
  * struct router (agent/l7/router.h) each. Upstreams: target 0 is a
- * non-blocking connection to the pod's app from the node's namespace (never
- * steered: node sources are exempt); a session target is a stream of
- * Stream* frames on that session's control connection.
+ * non-blocking connection to the pod's app from the steer namespace, bound
+ * to the client's address and port (IP_TRANSPARENT; the data plane carries
+ * it to the pod and the pod's answers back), or from the node's namespace
+ * when that is impossible (node sources are never steered); a session
+ * target is a stream of Stream* frames on that session's control
+ * connection.
  */
 struct agent;
 struct l7steer;
@@ -35,6 +38,7 @@ struct l7steer_stats {
 	uint64_t streams_opened;
 	uint64_t stream_overflows; /* a session sent more than a stream may queue: reset */
 	uint64_t app_connect_errors;
+	uint64_t passthru_fallbacks; /* app connections made from the node, not the client */
 };
 
 struct l7steer *l7steer_new(struct agent *ag);

@@ -14,6 +14,10 @@
  *   router's IP_TRANSPARENT listener bound to (pod IP, port) accepts it.
  *   Replies leave through the default route via bpfmr0 and are routed (and,
  *   for Service traffic, un-DNATed by the node's conntrack) to the client.
+ *   The router's app connections are made here too, bound to the client's
+ *   address (IP_TRANSPARENT): bm_from_router (tc ingress of bpfmr0) carries
+ *   them to the pod, bm_from_pod returns the pod's answers through bpfmr0,
+ *   and the same rule and local route deliver those to the upstream socket.
  *
  * A namespace of its own because the node's conntrack already tracked the
  * forwarded packet: delivering it locally in the node namespace would make a

@@ -8,7 +8,9 @@
 # probe reaches a developer; after team-a detaches its requests go to the pod
 # while team-b's still reach team-b. Also: a second whole-connection steal of
 # the port is refused naming the holder, and kill -9 of the agent fails open
-# (the pod serves, the router's veth is gone). Root only; 77 = skipped.
+# (the pod serves, the router's veth is gone). Unmarked requests reach the pod
+# from the client's own address (its IP in the answer, its visit count going
+# up by one per request), not from the node. Root only; 77 = skipped.
 # KEEP=1 keeps the temporary directory as /tmp/keep_fsteal.
 . "$(dirname "$0")/lib.sh"
 need jq /usr/bin/python3
@@ -36,6 +38,9 @@ wait_stealing() {
 	sleep 0.5 # the Subscribe reaches the agent
 }
 
+# The client's visit count before anyone attaches: every later request of
+# the client counts once more, whoever answers it.
+K0=$($SC client -- curl -s -m 5 http://ip-visit-counter/count | jq -r '.count // empty')
 A=$(start_dev team-a)
 B=$(start_dev team-b)
 wait_stealing team-a || give_up "team-a never stole"
@@ -53,8 +58,37 @@ echo "   load: $(head -c 300 "$T/r1.json")"
 $SC client -- curl -s -m 5 -H 'X-Dev: team-a' http://ip-visit-counter/count >"$T/one.json"
 [ "$(jq -r .build "$T/one.json")" = "local build (team-a)" ] && ok "request 1000 (curl, fresh connection): team-a" || bad "curl: $(cat "$T/one.json")"
 
+# ---- the app sees the real caller ----------------------------------------
+# Unmarked requests reach the pod from the client's own address: the demo's
+# "ip" is the client's, and its per-IP count goes up by one per request, on
+# fresh connections and on one keep-alive connection alike.
+CIP=$(jq -r '.client.ip' "$STATE")
+: >"$T/ip.json"
+for i in 1 2 3 4 5; do
+	$SC client -- curl -s -m 5 http://ip-visit-counter/count >>"$T/ip.json" || echo '{"curl":"failed"}' >>"$T/ip.json"
+	echo >>"$T/ip.json"
+done
+URLS=$(for i in 1 2 3 4 5; do printf 'http://ip-visit-counter/count '; done)
+$SC client -- curl -s -m 10 $URLS >>"$T/ip.json"
+IPS=$(jq -r '.ip // "none"' "$T/ip.json" | sort | uniq -c | tr -s ' ' | tr '\n' ';')
+[ "$IPS" = " 10 $CIP;" ] && ok "10 unmarked answers show the client's own IP $CIP" || bad "callers seen by the app: $IPS (client $CIP)"
+COUNTS=$(jq -r '.count // 0' "$T/ip.json" | tr '\n' ' ')
+# 999 + 1 requests of the load and curl above, then these ten.
+echo "$COUNTS" | awk -v k="$K0" '{ if (k == "" || $1 != k + 1001) exit 1
+	for (i = 2; i <= NF; i++) if ($i != $(i - 1) + 1) exit 1; exit NF != 10 }' &&
+	ok "the client's visit count keeps counting as if nobody were attached: $K0, then $COUNTS" ||
+	bad "visit counts: $K0 before attaching, then $COUNTS"
+# Each replica directly (pod IP:8080 is routed per pod).
+for ip in $(jq -r '.pods[] | select(.name | startswith("ip-visit-counter-")) | (.podIP // .ip)' "$STATE"); do
+	got=$($SC client -- curl -s -m 5 "http://$ip:8080/count" | jq -r '.ip // "none"')
+	[ "$got" = "$CIP" ] && ok "replica $ip sees the client's IP" || bad "replica $ip sees $got"
+done
+
 ip netns exec bm-node curl -s "http://$METRICS/metrics" >"$T/m1"
 grep -q 'bpfmirror_router_requests_total{target="session"}' "$T/m1" && ok "router metrics: $(grep '^bpfmirror_router_requests_total' "$T/m1" | tr '\n' ' ')" || bad "no router metrics"
+grep -q '^bpfmirror_router_app_from_node_total 0$' "$T/m1" && grep -q 'packets_total{reason="router_reply"} [1-9]' "$T/m1" &&
+	ok "every app connection came from the client's address, the pod's answers returned to the router" ||
+	bad "transparent upstream metrics: $(grep -E 'app_from_node|router_reply|router_upstream' "$T/m1" | tr '\n' ' ')"
 
 # ---- probes keep passing --------------------------------------------------
 $SC status >"$T/status" 2>&1
