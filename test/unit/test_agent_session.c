@@ -441,8 +441,7 @@ static void expect_refusal(const void *raw, size_t len, const char *want)
 
 	send_all(fd, raw, len);
 	n = read_all(fd, buf, sizeof(buf));
-	ck_assert_msg(n > 4 && memmem(buf, n, want, strlen(want)), "want '%s' in the answer",
-		      want);
+	ck_assert_msg(n > 4 && memmem(buf, n, want, strlen(want)), "want '%s' in the answer", want);
 	client_close(c);
 }
 

@@ -218,7 +218,9 @@ static int reader_reserve(struct frame_reader *r, size_t want)
 	/* Doubling for many small feeds; a known large frame gets what it needs. */
 	cap = r->cap ? r->cap * 2 : READ_CHUNK;
 	if (cap < need)
-		cap = need > SIZE_MAX - READ_CHUNK ? need : (need + READ_CHUNK - 1) / READ_CHUNK * READ_CHUNK;
+		cap = need > SIZE_MAX - READ_CHUNK
+			  ? need
+			  : (need + READ_CHUNK - 1) / READ_CHUNK * READ_CHUNK;
 	if (cap > top)
 		cap = need > top ? need : top;
 	err = budget_charge(r->budget, r->base, &r->charged, cap);

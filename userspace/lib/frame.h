@@ -18,6 +18,7 @@
  *   -EPIPE       the peer closed the stream at a frame boundary (clean end)
  *   -ENOBUFS     the writer's queue is above its limit (peer too slow), or
  *                a shared budget (struct frame_budget) is used up
+ *   -E2BIG       a payload whose decoding would pass the memory cap
  * frame_strerror() turns any of them into a short human text.
  */
 #define FRAME_HDR_LEN 4u

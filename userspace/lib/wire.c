@@ -248,15 +248,14 @@ static const char *counts_why(const Bpfmirror__Frame *f)
 		return f->hello->n_capabilities > BPFMIRROR_LIST_MAX ? "too many capabilities"
 								     : NULL;
 	case BPFMIRROR__FRAME__BODY_HELLO_REPLY:
-		return f->hello_reply->n_capabilities > BPFMIRROR_LIST_MAX
-			   ? "too many capabilities"
-			   : NULL;
+		return f->hello_reply->n_capabilities > BPFMIRROR_LIST_MAX ? "too many capabilities"
+									   : NULL;
 	case BPFMIRROR__FRAME__BODY_ATTACH_REQUEST:
 		a = f->attach_request;
 		if (a->n_ports > BPFMIRROR_LIST_MAX)
 			return "too many ports";
 		return a->target && a->target->n_pod_ips > BPFMIRROR_LIST_MAX ? "too many pod IPs"
-									       : NULL;
+									      : NULL;
 	case BPFMIRROR__FRAME__BODY_PACKET_BATCH:
 		return f->packet_batch->n_packets > BPFMIRROR_BATCH_MAX_PACKETS
 			   ? "too many packets in one batch"
