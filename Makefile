@@ -168,7 +168,7 @@ $(OBJDIR)/test/%.o: test/%.c | $(GENERATED)
 # libFuzzer and ASan/UBSan; each fuzz_X.c lists its sources on a line
 #   // FUZZ_SOURCES: userspace/lib/a.c userspace/lib/b.c
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	$(WARN) -std=gnu11 -D_GNU_SOURCE $(INCLUDES) $(PKG_CFLAGS)
+	$(WARN) -std=gnu11 -D_GNU_SOURCE -DBPFMIRROR_VERSION='"$(VERSION)"' $(INCLUDES) $(PKG_CFLAGS)
 # (several such lines may be given). Any userspace source change rebuilds them:
 # cheap, and the listed sources are not known to make before the recipe runs.
 FUZZ_DEPS := $(shell find userspace agent -name '*.[ch]')

@@ -5,6 +5,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "tcplisten.h"
+#include "wire.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -14,6 +15,32 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+/*
+ * A connection above the session limit gets one fatal Error and is closed:
+ * a small frame the fresh socket's buffer always takes, so no queue is kept.
+ */
+static void refuse_session(struct agent *ag, int fd)
+{
+	Bpfmirror__Frame f;
+	Bpfmirror__Error e;
+	uint8_t *buf = NULL, hdr[FRAME_HDR_LEN];
+	char msg[128];
+	size_t len;
+
+	ag->ctr.sessions_refused++;
+	snprintf(msg, sizeof(msg), "the agent serves %u sessions, its limit: try again later",
+		 ag->opts.max_sessions);
+	wire_error_init(&f, &e, 0, BPFMIRROR__ERROR__CODE__CODE_RESOURCE_EXHAUSTED, true, msg);
+	if (wire_encode(&f, &buf, &len) == 0 && frame_put_header(hdr, len, UINT32_MAX) == 0 &&
+	    send(fd, hdr, sizeof(hdr), MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)sizeof(hdr))
+		send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	free(buf);
+	if (ag->ctr.sessions_refused % 64 == 1) /* a flood must not flood the log */
+		log_warn("connection refused: %s (%llu so far)", msg,
+			 (unsigned long long)ag->ctr.sessions_refused);
+	close(fd);
+}
 
 static void on_accept(struct evloop *loop, int fd, unsigned events, void *ctx)
 {
@@ -25,6 +52,10 @@ static void on_accept(struct evloop *loop, int fd, unsigned events, void *ctx)
 		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd < 0)
 			return;
+		if (agent_session_count(ag) >= ag->opts.max_sessions) {
+			refuse_session(ag, cfd);
+			continue;
+		}
 		/* Frames carry packets: send them at once (no Nagle). */
 		setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 		if (!session_new(ag, cfd)) {
@@ -64,6 +95,10 @@ static void apply_defaults(struct agent *ag, const struct agent_opts *opts)
 		ag->opts.pod_logs = getenv("BPFMIRROR_HOST_POD_LOGS") ?: "/var/log/pods";
 	if (!ag->opts.heartbeat_ms)
 		ag->opts.heartbeat_ms = AGENT_HEARTBEAT_MS;
+	if (!ag->opts.max_sessions)
+		ag->opts.max_sessions = AGENT_MAX_SESSIONS;
+	ag->in_budget.limit = AGENT_INPUT_BUDGET;
+	ag->out_budget.limit = AGENT_OUTPUT_BUDGET;
 	if (opts->node_name && opts->node_name[0])
 		snprintf(ag->node_name, sizeof(ag->node_name), "%s", opts->node_name);
 	else if (getenv("NODE_NAME") && getenv("NODE_NAME")[0]) /* the chart's downward API */

@@ -4,6 +4,7 @@
 
 #include "agent.h"
 #include "evloop.h"
+#include "frame.h"
 #include "policy.h"
 
 #include <stddef.h>
@@ -34,7 +35,8 @@ struct agent_counters {
 	uint64_t attach_errors;
 	uint64_t frames_in;
 	uint64_t frames_out;
-	uint64_t frame_errors; /* malformed, oversized, unknown frames */
+	uint64_t frame_errors;	   /* malformed, oversized, unknown frames */
+	uint64_t sessions_refused; /* connections above the session limit */
 	uint64_t heartbeat_timeouts;
 	uint64_t packets_to_client;
 	uint64_t bytes_to_client;
@@ -59,6 +61,9 @@ struct agent {
 	uint32_t next_sid;
 	struct session *sessions;
 	struct agent_counters ctr;
+	/* Shared by every session's frame reader / writer (agent.h, "Limits"). */
+	struct frame_budget in_budget;
+	struct frame_budget out_budget;
 	char node_name[256];
 };
 

@@ -6,6 +6,7 @@
 #include "protocol.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +71,20 @@ static int set_ring_mib(struct agent_opts *o, const char *arg)
 	return -1;
 }
 
+static int set_max_sessions(struct agent_opts *o, const char *arg)
+{
+	char *end;
+	unsigned long n = strtoul(arg, &end, 10);
+
+	if (*end || n < 1 || n > AGENT_MAX_SESSIONS_LIMIT) {
+		fprintf(stderr, "bpfmirror-agent: --max-sessions must be from 1 to %u\n",
+			AGENT_MAX_SESSIONS_LIMIT);
+		return 2;
+	}
+	o->max_sessions = (unsigned)n;
+	return -1;
+}
+
 static const struct opttab_opt agent_opts_table[] = {
     {"listen", 'l', 0, "IP:PORT",
      "control channel (default " AGENT_DEFAULT_LISTEN "; keep it on loopback\n"
@@ -86,6 +101,7 @@ static const struct opttab_opt agent_opts_table[] = {
     {"log-format", 'F', 0, "FORMAT", "text|json (default text)"},
     {"force-clsact", 'c', 0, NULL, "attach with clsact instead of tcx links"},
     {"ring-mib", 'R', 0, "N", "BPF ring buffer for copies, MiB (default 2)"},
+    {"max-sessions", 'S', 0, "N", "client sessions at once (default 32, at most 256)"},
     {"check-policy", 'C', 0, "FILE", "validate a policy file and exit"},
     {"pod-logs", 'G', 0, "DIR",
      "kubelet's pod log dirs, to verify a pod's namespace\n"
@@ -153,6 +169,9 @@ static int parse_args(int argc, char **argv, struct agent_opts *o)
 		case 'R':
 			rc = set_ring_mib(o, arg);
 			break;
+		case 'S':
+			rc = set_max_sessions(o, arg);
+			break;
 		case 'V':
 			printf("bpfmirror-agent %s (protocol %u)\n", BPFMIRROR_VERSION,
 			       BPFMIRROR_PROTOCOL_VERSION);
@@ -182,6 +201,13 @@ static int run_agent(const struct agent_opts *o)
 
 	log_capture_libbpf();
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * Frame buffers come and go in MiB sizes. A fixed mmap threshold keeps
+	 * each of them a mapping of its own that free() returns to the kernel;
+	 * glibc's sliding threshold would move them to the heap, where freed
+	 * memory stays resident and counts against the pod's limit.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 128 << 10);
 	the_agent = agent_new(o);
 	if (!the_agent)
 		return 1;

@@ -189,6 +189,8 @@ static int on_hello(struct session *s, const Bpfmirror__Frame *f)
 	s->zlib =
 	    wire_has_capability(h->capabilities, h->n_capabilities, BPFMIRROR_CAP_PACKET_ZLIB);
 	s->state = S_READY;
+	/* Only now may frames use the full size (packets, streams, file data). */
+	frame_reader_set_max(s->rd, 0);
 	log_info("session %u: hello from %s (%s, client %s)", s->id, s->identity, s->peer,
 		 h->client_version);
 	r.request_id = f->request_id;
@@ -219,6 +221,21 @@ static int on_heartbeat(struct session *s, const Bpfmirror__Frame *f)
 	return session_send_frame(s, &r);
 }
 
+/* Ends a session whose answer could not be queued or sent. */
+static void close_on_send_error(struct session *s, int err)
+{
+	char why[160];
+
+	if (err == -ENOBUFS) {
+		s->ag->ctr.sessions_failed++;
+		snprintf(why, sizeof(why), "%s (%zu bytes unsent)", frame_strerror(err),
+			 frame_writer_queued(s->wr));
+		session_close(s, why);
+		return;
+	}
+	session_close(s, "connection lost");
+}
+
 /* Returns 0 to go on, 1 when the session was closed. */
 static int dispatch(struct session *s, const Bpfmirror__Frame *f)
 {
@@ -231,10 +248,10 @@ static int dispatch(struct session *s, const Bpfmirror__Frame *f)
 		 * session goes on (docs/protocol.md). */
 		snprintf(msg, sizeof(msg), "invalid %s: %s", wire_body_name(f->body_case), why);
 		s->ag->ctr.frame_errors++;
-		if (session_send_error(s, f->request_id,
-				       BPFMIRROR__ERROR__CODE__CODE_INVALID_ARGUMENT, false,
-				       msg) < 0) {
-			session_close(s, "connection lost");
+		err = session_send_error(s, f->request_id,
+					 BPFMIRROR__ERROR__CODE__CODE_INVALID_ARGUMENT, false, msg);
+		if (err < 0) {
+			close_on_send_error(s, err);
 			return 1;
 		}
 		return 0;
@@ -295,10 +312,65 @@ static int dispatch(struct session *s, const Bpfmirror__Frame *f)
 		return 1;
 	}
 	if (err < 0) {
-		session_close(s, "connection lost");
+		close_on_send_error(s, err);
 		return 1;
 	}
 	return 0;
+}
+
+/* A broken byte stream: a fatal Error naming the problem, then the session ends. */
+static void fail_stream(struct session *s, int err)
+{
+	Bpfmirror__Error__Code code = BPFMIRROR__ERROR__CODE__CODE_MALFORMED_FRAME;
+	char msg[200];
+
+	if (err == -EPIPE) {
+		session_close(s, "client disconnected");
+		return;
+	}
+	s->ag->ctr.frame_errors++;
+	if (err == -EMSGSIZE) {
+		code = BPFMIRROR__ERROR__CODE__CODE_FRAME_TOO_LARGE;
+		snprintf(msg, sizeof(msg), "bad frame: %s (%u bytes%s)", frame_strerror(err),
+			 frame_reader_max(s->rd), s->state == S_HELLO ? " before hello" : "");
+	} else if (err == -ENOBUFS) {
+		code = BPFMIRROR__ERROR__CODE__CODE_RESOURCE_EXHAUSTED;
+		snprintf(msg, sizeof(msg),
+			 "frame refused: the agent's input buffers are full (%zu of %zu bytes)",
+			 s->ag->in_budget.used, s->ag->in_budget.limit);
+	} else {
+		snprintf(msg, sizeof(msg), "bad frame: %s", frame_strerror(err));
+	}
+	session_fail(s, 0, code, msg);
+}
+
+/*
+ * Decodes one payload under a memory cap and checks the limits of its message
+ * type; on failure the session is failed and NULL returned.
+ */
+static Bpfmirror__Frame *decode_frame(struct session *s, const uint8_t *p, size_t len)
+{
+	Bpfmirror__Frame *f = NULL;
+	const char *why = NULL;
+	char msg[200];
+	int err = wire_decode_limited(p, len, len + BPFMIRROR_DECODE_SLACK, &f);
+
+	if (!err) {
+		err = wire_check_limits(f, len, &why);
+		if (!err)
+			return f;
+		snprintf(msg, sizeof(msg), "%s of %zu bytes refused: %s",
+			 wire_body_name(f->body_case), len, why);
+		wire_frame_free(f);
+	} else if (err == -E2BIG) {
+		snprintf(msg, sizeof(msg), "bad frame: %s (%zu bytes decode to more than %zu)",
+			 frame_strerror(err), len, len + BPFMIRROR_DECODE_SLACK);
+	} else {
+		snprintf(msg, sizeof(msg), "bad frame: %s", frame_strerror(err));
+	}
+	s->ag->ctr.frame_errors++;
+	session_fail(s, 0, wire_error_code_from_errno(err), msg);
+	return NULL;
 }
 
 static void on_session_io(struct evloop *loop, int fd, unsigned events, void *ctx)
@@ -325,43 +397,50 @@ static void on_session_io(struct evloop *loop, int fd, unsigned events, void *ct
 	rc = frame_reader_read(s->rd, s->fd);
 	if (rc == -EAGAIN)
 		return;
-	if (rc < 0 && rc != -EAGAIN) {
+	if (rc == -ENOBUFS) {
+		fail_stream(s, rc);
+		return;
+	}
+	if (rc < 0) {
 		session_close(s, "connection lost");
 		return;
 	}
 	s->last_rx_ms = evloop_now_ms();
 	for (;;) {
-		Bpfmirror__Frame *f = NULL;
-		char msg[160];
+		Bpfmirror__Frame *f;
+
 		rc = frame_reader_next(s->rd, &payload, &len);
 		if (rc == 0)
 			return;
-		if (rc == -EPIPE) {
-			session_close(s, "client disconnected");
-			return;
-		}
 		if (rc < 0) {
-			snprintf(msg, sizeof(msg), "bad frame: %s", frame_strerror(rc));
-			s->ag->ctr.frame_errors++;
-			session_fail(s, 0,
-				     rc == -EMSGSIZE ? BPFMIRROR__ERROR__CODE__CODE_FRAME_TOO_LARGE
-						     : BPFMIRROR__ERROR__CODE__CODE_MALFORMED_FRAME,
-				     msg);
+			fail_stream(s, rc);
 			return;
 		}
 		s->ag->ctr.frames_in++;
-		rc = wire_decode(payload, len, &f);
-		if (rc) {
-			snprintf(msg, sizeof(msg), "bad frame: %s", frame_strerror(rc));
-			s->ag->ctr.frame_errors++;
-			session_fail(s, 0, BPFMIRROR__ERROR__CODE__CODE_MALFORMED_FRAME, msg);
+		f = decode_frame(s, payload, len);
+		if (!f)
 			return;
-		}
 		rc = dispatch(s, f);
 		wire_frame_free(f);
 		if (rc)
 			return;
 	}
+}
+
+/*
+ * Unsent bytes that the client took none of for AGENT_STALL_BEATS heartbeat
+ * intervals: it stopped reading. Its queue would hold the agent's memory.
+ */
+static bool writer_stalled(struct session *s)
+{
+	uint64_t written = frame_writer_written(s->wr);
+
+	if (frame_writer_pending(s->wr) && written == s->tx_seen)
+		s->tx_stalls++;
+	else
+		s->tx_stalls = 0;
+	s->tx_seen = written;
+	return s->tx_stalls >= AGENT_STALL_BEATS;
 }
 
 static int64_t on_heartbeat_timer(struct evloop *loop, void *ctx)
@@ -375,6 +454,15 @@ static int64_t on_heartbeat_timer(struct evloop *loop, void *ctx)
 		s->ag->ctr.sessions_failed++;
 		s->hb_timer = NULL; /* the loop reaps it after we return -1 */
 		session_close(s, "no heartbeat from the client");
+		return -1;
+	}
+	if (writer_stalled(s)) {
+		char why[160];
+		snprintf(why, sizeof(why), "client is not reading (%zu bytes unsent)",
+			 frame_writer_queued(s->wr));
+		s->ag->ctr.sessions_failed++;
+		s->hb_timer = NULL;
+		session_close(s, why);
 		return -1;
 	}
 	return hb;
@@ -392,10 +480,13 @@ struct session *session_new(struct agent *ag, int fd)
 	s->fd = fd;
 	s->root_fd = -1;
 	s->id = ++ag->next_sid ? ag->next_sid : ++ag->next_sid;
-	s->rd = frame_reader_new(0);
-	s->wr = frame_writer_new(0, WRITER_QUEUE_LIMIT);
+	/* Until Hello, only small frames: a stranger cannot make us buffer 4 MiB. */
+	s->rd = frame_reader_new(BPFMIRROR_SMALL_FRAME_MAX);
+	s->wr = frame_writer_new(0, AGENT_SESSION_QUEUE_MAX);
 	if (!s->rd || !s->wr)
 		goto fail;
+	frame_reader_set_budget(s->rd, &ag->in_budget, AGENT_SESSION_IN_BASE);
+	frame_writer_set_budget(s->wr, &ag->out_budget, AGENT_SESSION_OUT_BASE);
 	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_INET) {
 		const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
 		char ip[INET_ADDRSTRLEN];

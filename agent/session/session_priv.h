@@ -18,7 +18,6 @@
 #define BATCH_MAX_BYTES	   (1u << 20)
 #define DEFAULT_RANGE_SIZE 2048u
 #define RESOLV_MAX	   (64u << 10)
-#define WRITER_QUEUE_LIMIT (32u << 20)
 
 enum session_state {
 	S_HELLO = 0, /* waiting for Hello */
@@ -51,6 +50,9 @@ struct session {
 	char identity[128];
 	char peer[64];
 	bool zlib; /* peer accepts compressed packet batches */
+	/* A client that stops reading: writer progress seen at the last heartbeat tick. */
+	uint64_t tx_seen;
+	unsigned tx_stalls;
 
 	/* attach */
 	char ns[254];

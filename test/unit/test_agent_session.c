@@ -5,6 +5,8 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -111,6 +113,7 @@ static void setup(void)
 		o.no_datapath = true;
 		o.node_name = "test-node";
 		o.heartbeat_ms = 300;
+		o.max_sessions = 8;
 		log_set_level(LOG_LVL_ERROR);
 		ag = agent_new(&o);
 		if (!ag)
@@ -394,6 +397,166 @@ START_TEST(version_mismatch_and_silence)
 }
 END_TEST
 
+/* Writes all of BUF (the agent may hang up half-way: then false). */
+static bool send_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EAGAIN) {
+			if (poll(&pfd, 1, 2000) <= 0)
+				return false;
+			continue;
+		}
+		if (n <= 0)
+			return false;
+		p += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/* A handshaken session's socket, made blocking for the raw writes and reads below. */
+static int hello_fd(struct bm_client **c)
+{
+	int fd;
+
+	*c = connect_ok();
+	fd = client_fd(*c);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	return fd;
+}
+
+/* Header + Frame{packet_batch} of N empty Packets (2 bytes each), encoded by hand. */
+static uint8_t *empty_batch_frame(size_t n, size_t *len)
+{
+	size_t body = 2 * n, i = 4;
+	uint8_t *p = malloc(body + 16);
+
+	p[i++] = 0x8a; /* field 17, length-delimited */
+	p[i++] = 0x01;
+	p[i++] = (uint8_t)(0x80 | (body & 0x7f));
+	p[i++] = (uint8_t)(0x80 | ((body >> 7) & 0x7f));
+	p[i++] = (uint8_t)(0x80 | ((body >> 14) & 0x7f));
+	p[i++] = (uint8_t)((body >> 21) & 0x7f);
+	memset(p + i, 0, body);
+	for (size_t k = 0; k < n; k++)
+		p[i + 2 * k] = 0x0a;
+	i += body;
+	ck_assert_int_eq(frame_put_header(p, i - 4, BPFMIRROR_FRAME_MAX_DEFAULT), 0);
+	*len = i;
+	return p;
+}
+
+/* Sends RAW on a fresh handshaken session: the agent must answer WANT and close. */
+static void expect_refusal(const void *raw, size_t len, const char *want)
+{
+	static char buf[4096];
+	struct bm_client *c;
+	int fd = hello_fd(&c);
+	size_t n;
+
+	send_all(fd, raw, len);
+	n = read_all(fd, buf, sizeof(buf));
+	ck_assert_msg(n > 4 && memmem(buf, n, want, strlen(want)), "want '%s' in the answer", want);
+	client_close(c);
+}
+
+START_TEST(hostile_frames)
+{
+	static uint8_t hb[FRAME_HDR_LEN + 11 + (100u << 10)];
+	static const char big_prehello[] = "\x00\x01\x00\x01xxxx";
+	char buf[512];
+	size_t len, n;
+	uint8_t *p;
+	int fd;
+
+	/* Before Hello, 64 KiB is the most a frame may say it has. */
+	fd = raw_connect();
+	ck_assert_int_eq(write(fd, big_prehello, 8), 8);
+	n = read_all(fd, buf, sizeof(buf));
+	ck_assert_ptr_nonnull(memmem(buf, n, "before hello", 12));
+	close(fd);
+	/* After it: 2 million empty packets in 4 MiB would decode to ~245 MB. */
+	p = empty_batch_frame(((4u << 20) - 8) / 2, &len);
+	expect_refusal(p, len, "decodes to more memory");
+	free(p);
+	p = empty_batch_frame(BPFMIRROR_BATCH_MAX_PACKETS + 1, &len);
+	expect_refusal(p, len, "too many packets in one batch");
+	free(p);
+	/* A 100 KiB heartbeat (an unknown field 99 pads the frame): control messages are small. */
+	len = FRAME_HDR_LEN + 11 + (100u << 10);
+	ck_assert_int_eq(frame_put_header(hb, len - FRAME_HDR_LEN, BPFMIRROR_FRAME_MAX_DEFAULT), 0);
+	memcpy(hb + 4, "\xc2\x01\x02\x08\x01\x9a\x06\x80\xa0\x86\x00", 11);
+	expect_refusal(hb, len, "larger than the small-frame limit");
+	client_close(connect_ok());
+}
+END_TEST
+
+START_TEST(session_limit)
+{
+	int fds[8], fd;
+	char buf[512];
+	size_t n;
+
+	for (int i = 0; i < 8; i++)
+		fds[i] = raw_connect();
+	fd = raw_connect();
+	n = read_all(fd, buf, sizeof(buf));
+	ck_assert_ptr_nonnull(memmem(buf, n, "its limit", 9));
+	close(fd);
+	for (int i = 0; i < 8; i++)
+		close(fds[i]);
+	usleep(100000);
+	client_close(connect_ok());
+}
+END_TEST
+
+/* A client that stops reading is closed, not given memory: the agent stays for others. */
+START_TEST(never_reading_client_is_closed)
+{
+	Bpfmirror__Frame f = BPFMIRROR__FRAME__INIT;
+	Bpfmirror__Heartbeat h = BPFMIRROR__HEARTBEAT__INIT;
+	struct bm_client *c;
+	uint8_t *one, *many;
+	size_t len, nhb = 400000; /* ~8 MB of answers: more than socket buffers hold */
+	int fd = hello_fd(&c), i;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &(int){4096}, sizeof(int));
+	f.body_case = BPFMIRROR__FRAME__BODY_HEARTBEAT;
+	f.heartbeat = &h;
+	f.request_id = 5; /* each one answered */
+	ck_assert_int_eq(wire_encode(&f, &one, &len), 0);
+	many = malloc(nhb * (len + 4));
+	for (size_t i = 0; i < nhb; i++) {
+		frame_put_header(many + i * (len + 4), len, 1u << 20);
+		memcpy(many + i * (len + 4) + 4, one, len);
+	}
+	send_all(fd, many, nhb * (len + 4));
+	/*
+	 * Alive but not reading: heartbeats that need no answer, until the agent
+	 * has closed the session (sending then fails), for at most 10 s.
+	 */
+	f.request_id = 0;
+	free(one);
+	ck_assert_int_eq(wire_encode(&f, &one, &len), 0);
+	for (i = 0; i < 100; i++) {
+		uint8_t hdr[4];
+		frame_put_header(hdr, len, 1u << 20);
+		if (!send_all(fd, hdr, 4) || !send_all(fd, one, len))
+			break;
+		usleep(100000);
+	}
+	ck_assert_msg(i < 100, "the agent kept a session that reads nothing");
+	free(one);
+	free(many);
+	client_close(c);
+	client_close(connect_ok());
+}
+END_TEST
+
 static Suite *agent_session_suite(void)
 {
 	Suite *s = suite_create("agent_session");
@@ -406,6 +569,9 @@ static Suite *agent_session_suite(void)
 	tcase_add_test(tc, claims_must_match_the_node);
 	tcase_add_test(tc, bad_frames_close_only_that_session);
 	tcase_add_test(tc, version_mismatch_and_silence);
+	tcase_add_test(tc, hostile_frames);
+	tcase_add_test(tc, session_limit);
+	tcase_add_test(tc, never_reading_client_is_closed);
 	suite_add_tcase(s, tc);
 	return s;
 }

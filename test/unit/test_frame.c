@@ -332,10 +332,118 @@ START_TEST(reader_refuses_undrained_growth)
 }
 END_TEST
 
+START_TEST(reader_max_changes)
+{
+	struct frame_reader *r = frame_reader_new(BPFMIRROR_SMALL_FRAME_MAX);
+	static uint8_t buf[FRAME_HDR_LEN + 70000];
+	const uint8_t *p;
+	size_t n;
+
+	ck_assert_uint_eq(frame_reader_max(r), BPFMIRROR_SMALL_FRAME_MAX);
+	/* A 70000-byte frame is too large before the handshake... */
+	make_frame(buf, 70000, 3);
+	ck_assert_int_eq(frame_reader_feed(r, buf, 4), 0);
+	ck_assert_int_eq(frame_reader_next(r, &p, &n), -EMSGSIZE);
+	frame_reader_free(r);
+	/* ...and fine after it. */
+	r = frame_reader_new(BPFMIRROR_SMALL_FRAME_MAX);
+	frame_reader_set_max(r, 0);
+	ck_assert_uint_eq(frame_reader_max(r), BPFMIRROR_FRAME_MAX_DEFAULT);
+	ck_assert_int_eq(frame_reader_feed(r, buf, sizeof(buf)), 0);
+	ck_assert_int_eq(frame_reader_next(r, &p, &n), 1);
+	check_payload(p, n, 70000, 3);
+	frame_reader_free(r);
+}
+END_TEST
+
+/* Readers sharing a budget: the capacity above each one's base is charged, and given back. */
+START_TEST(reader_budget)
+{
+	struct frame_budget b = {.limit = 300u << 10};
+	struct frame_reader *r1 = frame_reader_new(0), *r2 = frame_reader_new(0);
+	static uint8_t big[FRAME_HDR_LEN + (256u << 10)];
+	const uint8_t *p;
+	size_t n;
+
+	frame_reader_set_budget(r1, &b, 128u << 10);
+	frame_reader_set_budget(r2, &b, 128u << 10);
+	/* Small frames stay within the base: nothing charged. */
+	make_frame(big, 1000, 1);
+	ck_assert_int_eq(frame_reader_feed(r1, big, FRAME_HDR_LEN + 1000), 0);
+	ck_assert_int_eq(frame_reader_next(r1, &p, &n), 1);
+	ck_assert_uint_eq(b.used, 0);
+	/* A 256 KiB frame on r1 takes more than its base from the budget... */
+	make_frame(big, 256u << 10, 2);
+	ck_assert_int_eq(frame_reader_feed(r1, big, sizeof(big)), 0);
+	ck_assert_int_eq(frame_reader_next(r1, &p, &n), 1);
+	check_payload(p, n, 256u << 10, 2);
+	ck_assert_uint_gt(b.used, 128u << 10);
+	/* ...so the same on r2 does not fit any more: -ENOBUFS, not memory. */
+	ck_assert_int_eq(frame_reader_feed(r2, big, sizeof(big)), -ENOBUFS);
+	ck_assert_uint_le(b.used, b.limit);
+	/* r1's next feed finds its buffer empty and gives the big one back. */
+	ck_assert_int_eq(frame_reader_feed(r1, big, 10), 0);
+	ck_assert_uint_eq(b.used, 0);
+	ck_assert_int_eq(frame_reader_feed(r2, big, sizeof(big)), 0);
+	ck_assert_int_eq(frame_reader_next(r2, &p, &n), 1);
+	frame_reader_free(r2);
+	frame_reader_free(r1);
+	ck_assert_uint_eq(b.used, 0);
+}
+END_TEST
+
+START_TEST(writer_budget)
+{
+	struct frame_budget b = {.limit = 60u << 10};
+	struct frame_writer *w1 = frame_writer_new(0, 1u << 20), *w2 = frame_writer_new(0, 0);
+	static uint8_t chunk[40u << 10];
+	const uint8_t *d;
+	size_t n;
+	int i;
+
+	frame_writer_set_budget(w1, &b, 16u << 10);
+	frame_writer_set_budget(w2, &b, 16u << 10);
+	/* w1 fills the budget: its own queue limit (1 MiB) is not what stops it. */
+	for (i = 0; i < 10 && frame_writer_push(w1, chunk, sizeof(chunk)) == 0; i++)
+		;
+	ck_assert_int_lt(i, 10);
+	ck_assert_uint_le(b.used, b.limit);
+	/* w2 still queues small frames (its base), but no large one. */
+	ck_assert_int_eq(frame_writer_push(w2, chunk, 1000), 0);
+	ck_assert_int_eq(frame_writer_push(w2, chunk, sizeof(chunk)), -ENOBUFS);
+	/* Drained, w1 gives its buffer back; then w2 gets room. */
+	frame_writer_peek(w1, &d, &n);
+	frame_writer_consume(w1, n);
+	ck_assert_uint_eq(b.used, 0);
+	ck_assert_int_eq(frame_writer_push(w2, chunk, sizeof(chunk)), 0);
+	frame_writer_free(w2);
+	frame_writer_free(w1);
+	ck_assert_uint_eq(b.used, 0);
+}
+END_TEST
+
+START_TEST(writer_counts_written)
+{
+	struct frame_writer *w = frame_writer_new(0, 0);
+	uint8_t got[64];
+	int sv[2];
+
+	nonblocking_pair(sv);
+	ck_assert_uint_eq(frame_writer_written(w), 0);
+	ck_assert_int_eq(frame_writer_push(w, "hello", 5), 0);
+	ck_assert_int_eq(frame_writer_flush(w, sv[0]), 0);
+	ck_assert_uint_eq(frame_writer_written(w), 9);
+	ck_assert_int_eq(read(sv[1], got, sizeof(got)), 9);
+	close(sv[0]);
+	close(sv[1]);
+	frame_writer_free(w);
+}
+END_TEST
+
 START_TEST(strerror_texts)
 {
-	static const int codes[] = {EMSGSIZE, EPROTO,	       ECONNRESET, EPIPE,   ENOBUFS,
-				    ENOMSG,   EPROTONOSUPPORT, EFBIG,	   EBADMSG, ENOENT};
+	static const int codes[] = {EMSGSIZE,	     EPROTO, ECONNRESET, EPIPE,	 ENOBUFS, ENOMSG,
+				    EPROTONOSUPPORT, EFBIG,  EBADMSG,	 ENOENT, E2BIG};
 
 	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
 		const char *s = frame_strerror(-codes[i]);
@@ -345,6 +453,7 @@ START_TEST(strerror_texts)
 	}
 	ck_assert_str_eq(frame_strerror(-EMSGSIZE), "frame larger than the maximum frame size");
 	ck_assert_ptr_nonnull(frame_strerror(-99999));
+	ck_assert_ptr_nonnull(strstr(frame_strerror(-E2BIG), "decodes to more memory"));
 }
 END_TEST
 
@@ -367,6 +476,10 @@ static Suite *frame_suite(void)
 	tcase_add_test(tc, writer_peer_gone);
 	tcase_add_test(tc, writer_to_pipe);
 	tcase_add_test(tc, reader_refuses_undrained_growth);
+	tcase_add_test(tc, reader_max_changes);
+	tcase_add_test(tc, reader_budget);
+	tcase_add_test(tc, writer_budget);
+	tcase_add_test(tc, writer_counts_written);
 	tcase_add_test(tc, strerror_texts);
 	suite_add_tcase(s, tc);
 	return s;

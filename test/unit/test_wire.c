@@ -584,6 +584,141 @@ START_TEST(zlib_bomb)
 }
 END_TEST
 
+/* A Frame{packet_batch} payload of N empty Packets (2 bytes each), encoded by hand. */
+static uint8_t *empty_packets_frame(size_t n, size_t *len)
+{
+	size_t body = 2 * n, i = 0;
+	uint8_t *p = malloc(body + 16);
+
+	/* Field 17, wire type 2: (17 << 3 | 2) = 138 is a 2-byte varint. */
+	p[i++] = 0x8a;
+	p[i++] = 0x01;
+	/* The body length as a fixed 4-byte varint: each byte carries 7 bits. */
+	p[i++] = (uint8_t)(0x80 | (body & 0x7f));
+	p[i++] = (uint8_t)(0x80 | ((body >> 7) & 0x7f));
+	p[i++] = (uint8_t)(0x80 | ((body >> 14) & 0x7f));
+	p[i++] = (uint8_t)((body >> 21) & 0x7f);
+	for (size_t k = 0; k < n; k++) {
+		p[i++] = 0x0a;
+		p[i++] = 0x00;
+	}
+	*len = i;
+	return p;
+}
+
+/* The finding of issue 11: 2 million empty packets in 4 MiB would decode to ~245 MB. */
+START_TEST(decode_memory_cap)
+{
+	size_t len, n = ((4u << 20) - 8) / 2;
+	uint8_t *p = empty_packets_frame(n, &len);
+	Bpfmirror__Frame *f = NULL;
+
+	ck_assert_uint_le(len, BPFMIRROR_FRAME_MAX_DEFAULT);
+	ck_assert_int_eq(wire_decode_limited(p, len, len + BPFMIRROR_DECODE_SLACK, &f), -E2BIG);
+	ck_assert_ptr_null(f);
+	ck_assert_int_eq(wire_error_code_from_errno(-E2BIG),
+			 BPFMIRROR__ERROR__CODE__CODE_FRAME_TOO_LARGE);
+	free(p);
+	/* A batch within the count limit decodes under the same cap. */
+	p = empty_packets_frame(BPFMIRROR_BATCH_MAX_PACKETS, &len);
+	ck_assert_int_eq(wire_decode_limited(p, len, len + BPFMIRROR_DECODE_SLACK, &f), 0);
+	ck_assert_uint_eq(f->packet_batch->n_packets, BPFMIRROR_BATCH_MAX_PACKETS);
+	wire_frame_free(f);
+	/* Garbage is still -EPROTO, not a memory error. */
+	ck_assert_int_eq(wire_decode_limited((const uint8_t *)"\xff\xff", 2, 1000, &f), -EPROTO);
+	free(p);
+}
+END_TEST
+
+static int limits_of(Bpfmirror__Frame *f, size_t len)
+{
+	const char *why = NULL;
+	int err = wire_check_limits(f, len, &why);
+
+	ck_assert(err == 0 ? why == NULL : why != NULL);
+	return err;
+}
+
+START_TEST(limits_by_type)
+{
+	Bpfmirror__Frame f = BPFMIRROR__FRAME__INIT;
+	Bpfmirror__Heartbeat hb = BPFMIRROR__HEARTBEAT__INIT;
+	Bpfmirror__Hello h = BPFMIRROR__HELLO__INIT;
+	Bpfmirror__PacketBatch b = BPFMIRROR__PACKET_BATCH__INIT;
+	Bpfmirror__AttachRequest a = BPFMIRROR__ATTACH_REQUEST__INIT;
+	Bpfmirror__Target t = BPFMIRROR__TARGET__INIT;
+
+	f.body_case = BPFMIRROR__FRAME__BODY_HEARTBEAT;
+	f.heartbeat = &hb;
+	ck_assert_int_eq(limits_of(&f, BPFMIRROR_SMALL_FRAME_MAX), 0);
+	ck_assert_int_eq(limits_of(&f, BPFMIRROR_SMALL_FRAME_MAX + 1), -EMSGSIZE);
+	f.body_case = BPFMIRROR__FRAME__BODY_HELLO;
+	f.hello = &h;
+	h.n_capabilities = BPFMIRROR_LIST_MAX + 1;
+	ck_assert_int_eq(limits_of(&f, 100), -EMSGSIZE);
+	h.n_capabilities = 3;
+	ck_assert_int_eq(limits_of(&f, 100), 0);
+	/* Packets may use the whole frame, up to the count limit. */
+	f.body_case = BPFMIRROR__FRAME__BODY_PACKET_BATCH;
+	f.packet_batch = &b;
+	b.n_packets = BPFMIRROR_BATCH_MAX_PACKETS;
+	ck_assert_int_eq(limits_of(&f, BPFMIRROR_FRAME_MAX_DEFAULT), 0);
+	b.n_packets++;
+	ck_assert_int_eq(limits_of(&f, 1000), -EMSGSIZE);
+	f.body_case = BPFMIRROR__FRAME__BODY_ATTACH_REQUEST;
+	f.attach_request = &a;
+	ck_assert_int_eq(limits_of(&f, 100), 0);
+	a.target = &t;
+	t.n_pod_ips = BPFMIRROR_LIST_MAX + 1;
+	ck_assert_int_eq(limits_of(&f, 100), -EMSGSIZE);
+	t.n_pod_ips = 1;
+	a.n_ports = BPFMIRROR_LIST_MAX + 1;
+	ck_assert_int_eq(limits_of(&f, 100), -EMSGSIZE);
+	a.n_ports = 1;
+	ck_assert_int_eq(limits_of(&f, BPFMIRROR_SMALL_FRAME_MAX + 1), -EMSGSIZE);
+}
+END_TEST
+
+/* Compresses the PacketBatch payload inside a frame built by empty_packets_frame(). */
+static void compress_batch(size_t npkts, Bpfmirror__PacketBatch *out)
+{
+	size_t len;
+	uint8_t *p = empty_packets_frame(npkts, &len);
+
+	bpfmirror__packet_batch__init(out);
+	out->compressed = true;
+	/* The batch itself follows the 2-byte key and the 4-byte length. */
+	out->raw_len = (uint32_t)(len - 6);
+	ck_assert_int_eq(wire_deflate(p + 6, len - 6, 9, &out->zpackets.data, &out->zpackets.len),
+			 0);
+	free(p);
+}
+
+START_TEST(batch_bombs)
+{
+	Bpfmirror__PacketBatch z, *b = NULL;
+
+	/* 4 MiB of empty packets inflate within the size limit, then hit the decode cap. */
+	compress_batch(((4u << 20) - 8) / 2, &z);
+	ck_assert_int_eq(wire_batch_decompress(&z, BPFMIRROR_INFLATE_MAX, &b), -E2BIG);
+	ck_assert_ptr_null(b);
+	wire_batch_release(&z);
+	/* 16 MiB: refused by raw_len before inflating, whatever limit the caller passes. */
+	compress_batch((16u << 20) / 2, &z);
+	ck_assert_int_eq(wire_batch_decompress(&z, BPFMIRROR_INFLATE_MAX, &b), -EFBIG);
+	wire_batch_release(&z);
+	/* Decodable, but more packets than a batch may have. */
+	compress_batch(BPFMIRROR_BATCH_MAX_PACKETS + 1, &z);
+	ck_assert_int_eq(wire_batch_decompress(&z, BPFMIRROR_INFLATE_MAX, &b), -EMSGSIZE);
+	wire_batch_release(&z);
+	compress_batch(BPFMIRROR_BATCH_MAX_PACKETS, &z);
+	ck_assert_int_eq(wire_batch_decompress(&z, BPFMIRROR_INFLATE_MAX, &b), 0);
+	ck_assert_uint_eq(b->n_packets, BPFMIRROR_BATCH_MAX_PACKETS);
+	wire_batch_free(b);
+	wire_batch_release(&z);
+}
+END_TEST
+
 static Suite *wire_suite(void)
 {
 	Suite *s = suite_create("wire");
@@ -598,6 +733,9 @@ static Suite *wire_suite(void)
 	tcase_add_test(tc, roundtrip_files);
 	tcase_add_test(tc, error_frames);
 	tcase_add_test(tc, unknown_version);
+	tcase_add_test(tc, decode_memory_cap);
+	tcase_add_test(tc, limits_by_type);
+	tcase_add_test(tc, batch_bombs);
 	tcase_add_test(tc, malformed);
 	tcase_add_test(tc, validation);
 	tcase_add_test(tc, send_limits);

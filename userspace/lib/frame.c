@@ -21,6 +21,9 @@ struct frame_reader {
 	uint32_t max;
 	bool eof;
 	int err; /* sticky error, 0 while healthy */
+	struct frame_budget *budget;
+	size_t base;	/* capacity held outside the budget */
+	size_t charged; /* capacity charged to the budget */
 };
 
 struct frame_writer {
@@ -31,7 +34,29 @@ struct frame_writer {
 	uint32_t max;
 	size_t limit;
 	bool not_socket; /* send() said ENOTSOCK: use write() */
+	uint64_t written;
+	struct frame_budget *budget;
+	size_t base;
+	size_t charged;
 };
+
+/*
+ * Moves a buffer's charge to what capacity CAP costs above BASE. Growing past
+ * the budget's limit fails with -ENOBUFS and changes nothing; shrinking always
+ * succeeds.
+ */
+static int budget_charge(struct frame_budget *b, size_t base, size_t *charged, size_t cap)
+{
+	size_t want = cap > base ? cap - base : 0;
+
+	if (!b)
+		return 0;
+	if (want > *charged && want - *charged > b->limit - b->used)
+		return -ENOBUFS;
+	b->used = b->used - *charged + want;
+	*charged = want;
+	return 0;
+}
 
 static uint32_t frame_max(uint32_t max)
 {
@@ -81,6 +106,8 @@ const char *frame_strerror(int err)
 		return "success";
 	case EMSGSIZE:
 		return "frame larger than the maximum frame size";
+	case E2BIG:
+		return "frame decodes to more memory than the receiver allows";
 	case EPROTO:
 		return "malformed frame (payload is not a valid protobuf Frame)";
 	case ECONNRESET:
@@ -124,8 +151,41 @@ void frame_reader_free(struct frame_reader *r)
 {
 	if (!r)
 		return;
+	budget_charge(r->budget, r->base, &r->charged, 0);
 	free(r->buf);
 	free(r);
+}
+
+void frame_reader_set_max(struct frame_reader *r, uint32_t max)
+{
+	r->max = frame_max(max);
+}
+
+uint32_t frame_reader_max(const struct frame_reader *r)
+{
+	return r->max;
+}
+
+void frame_reader_set_budget(struct frame_reader *r, struct frame_budget *b, size_t base)
+{
+	budget_charge(r->budget, r->base, &r->charged, 0);
+	r->budget = b;
+	r->base = base;
+	/* Memory already held is charged even past the limit: it exists. */
+	r->charged = b && r->cap > base ? r->cap - base : 0;
+	if (b)
+		b->used += r->charged;
+}
+
+/* Drops an empty buffer that a large frame grew, so its memory goes back. */
+static void reader_release(struct frame_reader *r)
+{
+	if (r->start != r->end || r->cap <= 2 * READ_CHUNK)
+		return;
+	free(r->buf);
+	r->buf = NULL;
+	r->cap = r->start = r->end = 0;
+	budget_charge(r->budget, r->base, &r->charged, 0);
 }
 
 static void reader_compact(struct frame_reader *r)
@@ -137,24 +197,40 @@ static void reader_compact(struct frame_reader *r)
 	r->start = 0;
 }
 
-/* Makes room for at least WANT more bytes after the buffered ones. */
+/*
+ * Makes room for at least WANT more bytes after the buffered ones. Capacity
+ * stops at one maximal frame plus a chunk, the most a socket read ever needs;
+ * only bytes fed by hand may go beyond.
+ */
 static int reader_reserve(struct frame_reader *r, size_t want)
 {
-	size_t need, cap;
+	size_t need, cap, top = FRAME_HDR_LEN + (size_t)r->max + READ_CHUNK;
 	uint8_t *p;
+	int err;
 
+	reader_release(r);
 	reader_compact(r);
 	if (want > SIZE_MAX - r->end)
 		return -ENOMEM;
 	need = r->end + want;
 	if (need <= r->cap)
 		return 0;
-	cap = r->cap ? r->cap : READ_CHUNK;
-	while (cap < need)
-		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+	/* Doubling for many small feeds; a known large frame gets what it needs. */
+	cap = r->cap ? r->cap * 2 : READ_CHUNK;
+	if (cap < need)
+		cap = need > SIZE_MAX - READ_CHUNK
+			  ? need
+			  : (need + READ_CHUNK - 1) / READ_CHUNK * READ_CHUNK;
+	if (cap > top)
+		cap = need > top ? need : top;
+	err = budget_charge(r->budget, r->base, &r->charged, cap);
+	if (err)
+		return err;
 	p = realloc(r->buf, cap);
-	if (!p)
+	if (!p) {
+		budget_charge(r->budget, r->base, &r->charged, r->cap);
 		return -ENOMEM;
+	}
 	r->buf = p;
 	r->cap = cap;
 	return 0;
@@ -283,41 +359,73 @@ void frame_writer_free(struct frame_writer *w)
 {
 	if (!w)
 		return;
+	budget_charge(w->budget, w->base, &w->charged, 0);
 	free(w->buf);
 	free(w);
 }
 
-uint8_t *frame_writer_reserve(struct frame_writer *w, size_t len)
+void frame_writer_set_budget(struct frame_writer *w, struct frame_budget *b, size_t base)
+{
+	budget_charge(w->budget, w->base, &w->charged, 0);
+	w->budget = b;
+	w->base = base;
+	w->charged = b && w->cap > base ? w->cap - base : 0;
+	if (b)
+		b->used += w->charged;
+}
+
+/* Grows W's buffer so NEED more bytes fit after the queued ones (which fit the limit). */
+static int writer_grow(struct frame_writer *w, size_t need)
 {
 	size_t queued = w->end - w->start;
-	size_t need = FRAME_HDR_LEN + len;
 	size_t cap;
 	uint8_t *p;
+	int err;
 
-	if (len > w->max) {
-		errno = EMSGSIZE;
-		return NULL;
-	}
-	if (queued + need > w->limit) {
-		errno = ENOBUFS;
-		return NULL;
-	}
 	if (w->cap - w->end < need && w->start > 0) {
 		memmove(w->buf, w->buf + w->start, queued);
 		w->start = 0;
 		w->end = queued;
 	}
-	if (w->cap - w->end < need) {
-		cap = w->cap ? w->cap : 4096;
-		while (cap - w->end < need)
-			cap *= 2;
-		p = realloc(w->buf, cap);
-		if (!p) {
-			errno = ENOMEM;
-			return NULL;
-		}
-		w->buf = p;
-		w->cap = cap;
+	if (w->cap - w->end >= need)
+		return 0;
+	cap = w->cap ? w->cap : 4096;
+	while (cap - w->end < need)
+		cap *= 2;
+	/* Never more than the queue may hold: the limit bounds memory, not only bytes. */
+	if (cap > w->limit)
+		cap = w->limit;
+	err = budget_charge(w->budget, w->base, &w->charged, cap);
+	if (err)
+		return err;
+	p = realloc(w->buf, cap);
+	if (!p) {
+		budget_charge(w->budget, w->base, &w->charged, w->cap);
+		return -ENOMEM;
+	}
+	w->buf = p;
+	w->cap = cap;
+	return 0;
+}
+
+uint8_t *frame_writer_reserve(struct frame_writer *w, size_t len)
+{
+	size_t need = FRAME_HDR_LEN + len;
+	uint8_t *p;
+	int err;
+
+	if (len > w->max) {
+		errno = EMSGSIZE;
+		return NULL;
+	}
+	if (w->end - w->start + need > w->limit) {
+		errno = ENOBUFS;
+		return NULL;
+	}
+	err = writer_grow(w, need);
+	if (err) {
+		errno = -err;
+		return NULL;
 	}
 	p = w->buf + w->end;
 	frame_put_header(p, len, w->max);
@@ -344,10 +452,11 @@ void frame_writer_consume(struct frame_writer *w, size_t len)
 	if (w->start < w->end)
 		return;
 	w->start = w->end = 0;
-	if (w->cap > WRITER_KEEP) {
+	if (w->cap > WRITER_KEEP || (w->budget && w->cap > w->base)) {
 		free(w->buf);
 		w->buf = NULL;
 		w->cap = 0;
+		budget_charge(w->budget, w->base, &w->charged, 0);
 	}
 }
 
@@ -372,6 +481,7 @@ int frame_writer_flush(struct frame_writer *w, int fd)
 				return 1;
 			return -errno;
 		}
+		w->written += (size_t)n;
 		frame_writer_consume(w, (size_t)n);
 	}
 	return 0;
@@ -385,6 +495,11 @@ bool frame_writer_pending(const struct frame_writer *w)
 size_t frame_writer_queued(const struct frame_writer *w)
 {
 	return w->end - w->start;
+}
+
+uint64_t frame_writer_written(const struct frame_writer *w)
+{
+	return w->written;
 }
 
 void frame_writer_peek(const struct frame_writer *w, const uint8_t **data, size_t *len)

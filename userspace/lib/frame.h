@@ -16,7 +16,9 @@
  *   -EPROTO      malformed payload (protobuf that does not decode)
  *   -ECONNRESET  the peer closed the stream in the middle of a frame
  *   -EPIPE       the peer closed the stream at a frame boundary (clean end)
- *   -ENOBUFS     the writer's queue is above its limit (peer too slow)
+ *   -ENOBUFS     the writer's queue is above its limit (peer too slow), or
+ *                a shared budget (struct frame_budget) is used up
+ *   -E2BIG       a payload whose decoding would pass the memory cap
  * frame_strerror() turns any of them into a short human text.
  */
 #define FRAME_HDR_LEN 4u
@@ -34,6 +36,20 @@ int frame_parse(const uint8_t *buf, size_t len, uint32_t max, const uint8_t **pa
 
 /* Human text for an error returned by the frame or wire modules (err < 0). */
 const char *frame_strerror(int err);
+
+/* ---- shared memory budget ------------------------------------------------ */
+
+/*
+ * Bytes that several readers and writers may hold together (e.g. every
+ * session of the agent). Each reader or writer holds BASE bytes of its own
+ * buffer for free, so small frames always get through; the capacity above
+ * that is charged to the budget while allocated. A reader that cannot grow
+ * reports -ENOBUFS, a writer refuses the frame with -ENOBUFS.
+ */
+struct frame_budget {
+	size_t used;
+	size_t limit;
+};
 
 /* ---- reader ------------------------------------------------------------ */
 
@@ -65,6 +81,19 @@ int frame_reader_read(struct frame_reader *r, int fd);
  */
 int frame_reader_next(struct frame_reader *r, const uint8_t **payload, size_t *len);
 
+/*
+ * Changes the largest accepted payload (e.g. small before the handshake,
+ * larger after it). Frames already buffered are judged by the new limit.
+ */
+void frame_reader_set_max(struct frame_reader *r, uint32_t max);
+uint32_t frame_reader_max(const struct frame_reader *r);
+
+/*
+ * Charges R's buffer capacity above BASE bytes to B (NULL: no budget). Call
+ * before the first read; B must outlive R.
+ */
+void frame_reader_set_budget(struct frame_reader *r, struct frame_budget *b, size_t base);
+
 /* Marks end of stream without a read() (for buffers fed by hand). */
 void frame_reader_set_eof(struct frame_reader *r);
 
@@ -81,6 +110,9 @@ struct frame_writer;
  */
 struct frame_writer *frame_writer_new(uint32_t max, size_t queue_limit);
 void frame_writer_free(struct frame_writer *w);
+
+/* Charges W's buffer capacity above BASE bytes to B, as for readers. */
+void frame_writer_set_budget(struct frame_writer *w, struct frame_budget *b, size_t base);
 
 /* Queues one frame (the payload is copied). 0, -EMSGSIZE, -ENOBUFS, -ENOMEM. */
 int frame_writer_push(struct frame_writer *w, const void *payload, size_t len);
@@ -102,6 +134,8 @@ int frame_writer_flush(struct frame_writer *w, int fd);
 /* True while queued bytes wait to be written (arm EPOLLOUT then). */
 bool frame_writer_pending(const struct frame_writer *w);
 size_t frame_writer_queued(const struct frame_writer *w);
+/* Bytes written to the socket since W was made (progress of a slow peer). */
+uint64_t frame_writer_written(const struct frame_writer *w);
 
 /* Takes the queued bytes without a socket (tests): *data valid until next call. */
 void frame_writer_peek(const struct frame_writer *w, const uint8_t **data, size_t *len);

@@ -8,14 +8,62 @@
 #include <string.h>
 #include <zlib.h>
 
-int wire_decode(const uint8_t *buf, size_t len, Bpfmirror__Frame **out)
+/*
+ * protobuf-c allocates through this while it decodes: every allocation (and
+ * malloc's own header) counts, and once LIMIT is reached the next one fails,
+ * so the decode stops with NULL and frees what it took. Freeing needs no
+ * state: the memory is plain malloc(), as protobuf-c's default allocator.
+ */
+struct decode_budget {
+	size_t used;
+	size_t limit;
+	bool over;
+};
+
+#define ALLOC_OVERHEAD 16u
+
+static void *budget_alloc(void *data, size_t size)
 {
+	struct decode_budget *b = data;
+
+	if (size > b->limit - b->used || ALLOC_OVERHEAD > b->limit - b->used - size) {
+		b->over = true;
+		return NULL;
+	}
+	b->used += size + ALLOC_OVERHEAD;
+	return malloc(size ? size : 1);
+}
+
+static void budget_free(void *data, void *p)
+{
+	(void)data;
+	free(p);
+}
+
+/* Unpacks with DESC under a budget of MEM_MAX bytes (0: none); -E2BIG past it. */
+static int unpack_limited(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,
+			  size_t mem_max, ProtobufCMessage **out)
+{
+	struct decode_budget b = {.limit = mem_max};
+	ProtobufCAllocator a = {.alloc = budget_alloc, .free = budget_free, .allocator_data = &b};
+
+	*out = protobuf_c_message_unpack(desc, mem_max ? &a : NULL, len, buf);
+	if (*out)
+		return 0;
+	return b.over ? -E2BIG : -EPROTO;
+}
+
+int wire_decode_limited(const uint8_t *buf, size_t len, size_t mem_max, Bpfmirror__Frame **out)
+{
+	ProtobufCMessage *m;
 	Bpfmirror__Frame *f;
+	int err;
 
 	*out = NULL;
-	f = bpfmirror__frame__unpack(NULL, len, buf);
-	if (!f)
-		return -EPROTO;
+	err = unpack_limited(&bpfmirror__frame__descriptor, buf, len, mem_max, &m);
+	if (err)
+		return err;
+	f = (Bpfmirror__Frame *)m;
 	/* A body field number from a newer peer lands in unknown fields. */
 	if (f->body_case == BPFMIRROR__FRAME__BODY__NOT_SET) {
 		bpfmirror__frame__free_unpacked(f, NULL);
@@ -23,6 +71,11 @@ int wire_decode(const uint8_t *buf, size_t len, Bpfmirror__Frame **out)
 	}
 	*out = f;
 	return 0;
+}
+
+int wire_decode(const uint8_t *buf, size_t len, Bpfmirror__Frame **out)
+{
+	return wire_decode_limited(buf, len, 0, out);
 }
 
 void wire_frame_free(Bpfmirror__Frame *f)
@@ -168,6 +221,61 @@ int wire_validate(const Bpfmirror__Frame *f, const char **why)
 	return *why ? -EINVAL : 0;
 }
 
+/* ---- limits ------------------------------------------------------------ */
+
+/* Bodies that carry bulk data and may use the whole frame size. */
+static bool body_is_bulk(Bpfmirror__Frame__BodyCase body)
+{
+	switch (body) {
+	case BPFMIRROR__FRAME__BODY_PACKET_BATCH:
+	case BPFMIRROR__FRAME__BODY_STREAM_DATA:
+	case BPFMIRROR__FRAME__BODY_FILE_REQUEST:
+	case BPFMIRROR__FRAME__BODY_FILE_REPLY:
+	case BPFMIRROR__FRAME__BODY_ATTACH_REPLY:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Repeated fields a peer fills: their counts, with the text naming a violation. */
+static const char *counts_why(const Bpfmirror__Frame *f)
+{
+	const Bpfmirror__AttachRequest *a;
+
+	switch (f->body_case) {
+	case BPFMIRROR__FRAME__BODY_HELLO:
+		return f->hello->n_capabilities > BPFMIRROR_LIST_MAX ? "too many capabilities"
+								     : NULL;
+	case BPFMIRROR__FRAME__BODY_HELLO_REPLY:
+		return f->hello_reply->n_capabilities > BPFMIRROR_LIST_MAX ? "too many capabilities"
+									   : NULL;
+	case BPFMIRROR__FRAME__BODY_ATTACH_REQUEST:
+		a = f->attach_request;
+		if (a->n_ports > BPFMIRROR_LIST_MAX)
+			return "too many ports";
+		return a->target && a->target->n_pod_ips > BPFMIRROR_LIST_MAX ? "too many pod IPs"
+									      : NULL;
+	case BPFMIRROR__FRAME__BODY_PACKET_BATCH:
+		return f->packet_batch->n_packets > BPFMIRROR_BATCH_MAX_PACKETS
+			   ? "too many packets in one batch"
+			   : NULL;
+	default:
+		return NULL;
+	}
+}
+
+int wire_check_limits(const Bpfmirror__Frame *f, size_t len, const char **why)
+{
+	*why = NULL;
+	if (len > BPFMIRROR_SMALL_FRAME_MAX && !body_is_bulk(f->body_case)) {
+		*why = "control message larger than the small-frame limit";
+		return -EMSGSIZE;
+	}
+	*why = counts_why(f);
+	return *why ? -EMSGSIZE : 0;
+}
+
 /* ---- encoding ---------------------------------------------------------- */
 
 int wire_encode(const Bpfmirror__Frame *f, uint8_t **out, size_t *len)
@@ -285,6 +393,7 @@ Bpfmirror__Error__Code wire_error_code_from_errno(int err)
 	case EBADMSG:
 		return BPFMIRROR__ERROR__CODE__CODE_MALFORMED_FRAME;
 	case EMSGSIZE:
+	case E2BIG:
 		return BPFMIRROR__ERROR__CODE__CODE_FRAME_TOO_LARGE;
 	case EINVAL:
 	case EFBIG:
@@ -476,6 +585,7 @@ void wire_batch_release(Bpfmirror__PacketBatch *compressed)
 int wire_batch_decompress(const Bpfmirror__PacketBatch *in, size_t limit,
 			  Bpfmirror__PacketBatch **out)
 {
+	ProtobufCMessage *m = NULL;
 	Bpfmirror__PacketBatch *b;
 	uint8_t *raw = NULL;
 	size_t n;
@@ -484,6 +594,8 @@ int wire_batch_decompress(const Bpfmirror__PacketBatch *in, size_t limit,
 	*out = NULL;
 	if (!in->compressed)
 		return -EINVAL;
+	if (limit > BPFMIRROR_BATCH_RAW_MAX)
+		limit = BPFMIRROR_BATCH_RAW_MAX;
 	if (in->raw_len > limit)
 		return -EFBIG;
 	err = wire_inflate(in->zpackets.data, in->zpackets.len, in->raw_len, &raw, &n);
@@ -493,15 +605,15 @@ int wire_batch_decompress(const Bpfmirror__PacketBatch *in, size_t limit,
 		err = -EBADMSG;
 		goto out;
 	}
-	b = bpfmirror__packet_batch__unpack(NULL, n, raw);
-	if (!b) {
-		err = -EPROTO;
+	err = unpack_limited(&bpfmirror__packet_batch__descriptor, raw, n,
+			     n + BPFMIRROR_DECODE_SLACK, &m);
+	if (err)
 		goto out;
-	}
-	if (b->compressed) {
-		/* Nested compression would let a bomb hide behind raw_len. */
+	b = (Bpfmirror__PacketBatch *)m;
+	/* Nested compression would let a bomb hide behind raw_len. */
+	if (b->compressed || b->n_packets > BPFMIRROR_BATCH_MAX_PACKETS) {
+		err = b->compressed ? -EPROTO : -EMSGSIZE;
 		bpfmirror__packet_batch__free_unpacked(b, NULL);
-		err = -EPROTO;
 		goto out;
 	}
 	*out = b;

@@ -25,6 +25,21 @@ int wire_decode(const uint8_t *buf, size_t len, Bpfmirror__Frame **out);
 void wire_frame_free(Bpfmirror__Frame *f);
 
 /*
+ * wire_decode() whose decoding may allocate at most MEM_MAX bytes (0: no
+ * limit): -E2BIG when the frame would take more (e.g. millions of empty
+ * repeated entries); nothing is left allocated then.
+ */
+int wire_decode_limited(const uint8_t *buf, size_t len, size_t mem_max, Bpfmirror__Frame **out);
+
+/*
+ * Limits by message type (docs/protocol.md, "Limits"): a frame of LEN bytes
+ * whose body is a control message must fit BPFMIRROR_SMALL_FRAME_MAX; a batch
+ * has at most BPFMIRROR_BATCH_MAX_PACKETS packets; capabilities, ports and pod
+ * IPs at most BPFMIRROR_LIST_MAX. Returns 0 or -EMSGSIZE with *why set.
+ */
+int wire_check_limits(const Bpfmirror__Frame *f, size_t len, const char **why);
+
+/*
  * Semantic checks a decoder cannot make: enum values in range, ports <= 65535,
  * IP addresses of 4 or 16 bytes, addresses present where a connection is
  * named. Returns 0 or -EINVAL with a short reason in *why (static text).
@@ -94,8 +109,11 @@ void wire_batch_release(Bpfmirror__PacketBatch *compressed);
 
 /*
  * Inflates a compressed batch into a new PacketBatch (free it with
- * wire_batch_free()) whose inflated size must be raw_len and at most LIMIT.
- * An uncompressed IN gives -EINVAL. Errors as wire_inflate() and wire_decode().
+ * wire_batch_free()) whose inflated size must be raw_len and at most LIMIT
+ * (never more than BPFMIRROR_BATCH_RAW_MAX). Decoding the inflated bytes may
+ * allocate raw_len + BPFMIRROR_DECODE_SLACK (-E2BIG past it); more than
+ * BPFMIRROR_BATCH_MAX_PACKETS packets give -EMSGSIZE. An uncompressed IN gives
+ * -EINVAL. Other errors as wire_inflate() and wire_decode().
  */
 int wire_batch_decompress(const Bpfmirror__PacketBatch *in, size_t limit,
 			  Bpfmirror__PacketBatch **out);
