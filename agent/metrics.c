@@ -85,6 +85,8 @@ size_t metrics_render(const struct agent *ag, char *buf, size_t len)
 	      agent_subscription_count(ag));
 	counter(&o, "sessions_total", "Sessions accepted.", c->sessions_total);
 	counter(&o, "sessions_failed_total", "Sessions ended by an error.", c->sessions_failed);
+	counter(&o, "sessions_refused_total", "Connections refused above the session limit.",
+		c->sessions_refused);
 	counter(&o, "attach_errors_total", "Attach requests refused or failed.", c->attach_errors);
 	counter(&o, "frames_received_total", "Control frames received.", c->frames_in);
 	counter(&o, "frames_sent_total", "Control frames sent.", c->frames_out);
