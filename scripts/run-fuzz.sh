@@ -35,4 +35,5 @@ for f in "$@"; do
 	fi
 done
 echo "fuzz: $pass passed, $fail failed"
+[ $((pass + fail)) -gt 0 ] || { echo "fuzz: no target ran"; exit 1; }
 [ $fail -eq 0 ]

@@ -27,4 +27,6 @@ for t in "$@"; do
 	fi
 done
 echo "$tier: $pass passed, $fail failed, $skip skipped"
+# A tier that ran nothing proved nothing.
+[ $((pass + fail + skip)) -gt 0 ] || { echo "$tier: no test ran"; exit 1; }
 [ $fail -eq 0 ]

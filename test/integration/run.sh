@@ -36,4 +36,6 @@ done
 checks=$(awk '{ p += $2; f += $3; s += $4 } END { printf "%d passed, %d failed, %d skipped", p, f, s }' "$BM_COUNTS")
 echo "integration checks: $checks"
 echo "integration: $pass passed, $fail failed, $skip skipped"
+# A tier that ran nothing proved nothing (a typo in a name, a lost glob).
+[ $((pass + fail + skip)) -gt 0 ] || { echo "integration: no test ran"; exit 1; }
 [ $fail -eq 0 ]
