@@ -122,6 +122,9 @@ struct bm_sub {
 					* L7 router through this link (filtered steal) */
 };
 
+/* Entries of the reserved-port map: every (pod address, port) any session holds. */
+#define BM_RESERVED_MAX 65536
+
 /* Value of the reserved-port map: the twin session owning the port. */
 struct bm_reserved {
 	__u32 session; /* host */

@@ -106,19 +106,39 @@ static const char *holder_of(struct agent *ag, const struct session *self, uint1
 	return o ? o->identity : "another session";
 }
 
+/* Ports all sessions of this agent hold in the reserved-port map. */
+static unsigned reserved_total(const struct agent *ag)
+{
+	unsigned n = 0;
+
+	for (const struct session *o = ag->sessions; o; o = o->next)
+		if (o->range_held)
+			n += (unsigned)(o->range.hi - o->range.lo + 1);
+	return n;
+}
+
+/*
+ * The session's reserved range: WANT rounded up to a power of two from 16 to
+ * MAX_RANGE_SIZE (0: the default), clear of the pod's ports and of other
+ * sessions' ranges on the same pod. -ENOSPC when the node's reserved-port
+ * table has no room left for it (the map is shared by every session).
+ */
 static int pick_range(struct session *s, unsigned want)
 {
-	struct port_set *used = calloc(1, sizeof(*used));
+	struct port_set *used;
 	unsigned size = DEFAULT_RANGE_SIZE;
 	int err;
 
-	if (!used)
-		return -ENOMEM;
 	if (want) {
 		size = 16;
-		while (size < want && size < 16384)
+		while (size < want && size < MAX_RANGE_SIZE)
 			size <<= 1;
 	}
+	if (reserved_total(s->ag) + size > BM_RESERVED_MAX)
+		return -ENOSPC;
+	used = calloc(1, sizeof(*used));
+	if (!used)
+		return -ENOMEM;
 	port_set_add_pod(used, s->ag->opts.proc_root, s->pid);
 	for (struct session *o = s->ag->sessions; o; o = o->next)
 		if (o != s && o->range_held && strcmp(o->pod_ip_str, s->pod_ip_str) == 0)

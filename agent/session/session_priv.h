@@ -17,7 +17,12 @@
 #define BATCH_MAX_PACKETS  256
 #define BATCH_MAX_BYTES	   (1u << 20)
 #define DEFAULT_RANGE_SIZE 2048u
-#define RESOLV_MAX	   (64u << 10)
+/*
+ * The most ports one session may reserve: with BM_RESERVED_MAX entries shared
+ * by every session on the node, no single client can take the table.
+ */
+#define MAX_RANGE_SIZE 4096u
+#define RESOLV_MAX     (64u << 10)
 
 enum session_state {
 	S_HELLO = 0, /* waiting for Hello */

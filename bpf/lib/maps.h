@@ -28,7 +28,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, BM_RESERVED_MAX);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct bm_port_key);
 	__type(value, struct bm_reserved);

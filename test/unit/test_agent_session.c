@@ -147,6 +147,9 @@ static struct bm_client *connect_ok(void)
 	return c;
 }
 
+/* port_range_size of the next attach request (0: the agent's default). */
+static uint32_t next_range_size;
+
 static Bpfmirror__Frame *attach_uid(struct bm_client *c, const char *ns, const char *cid,
 				    bool steal, const char *uid)
 {
@@ -166,6 +169,7 @@ static Bpfmirror__Frame *attach_uid(struct bm_client *c, const char *ns, const c
 	a.ports = ports;
 	a.n_ports = 1;
 	a.mode = steal ? BPFMIRROR__MODE__MODE_STEAL : BPFMIRROR__MODE__MODE_MIRROR;
+	a.port_range_size = next_range_size;
 	f.body_case = BPFMIRROR__FRAME__BODY_ATTACH_REQUEST;
 	f.attach_request = &a;
 	ck_assert_int_eq(client_request(c, &f, 2000, &r), 0);
@@ -203,7 +207,7 @@ START_TEST(claims_must_match_the_node)
 	ck_assert_int_eq(r->body_case, BPFMIRROR__FRAME__BODY_ERROR);
 	ck_assert_ptr_nonnull(strstr(r->error->message, "its cgroup names another pod"));
 	wire_frame_free(r);
-	/* No UID at all: unverifiable, so refused (issue 11). */
+	/* No UID at all: unverifiable, so refused. */
 	r = attach_uid(c, "default", CID, false, "");
 	ck_assert_int_eq(r->body_case, BPFMIRROR__FRAME__BODY_ERROR);
 	ck_assert_ptr_nonnull(strstr(r->error->message, "not a pod UID"));
@@ -251,6 +255,21 @@ START_TEST(attach_env_and_files)
 	ck_assert_uint_gt(ar->port_range_hi, ar->port_range_lo);
 	ck_assert_str_eq(ar->pod_ip, "10.244.0.5");
 	wire_frame_free(r);
+	client_close(c);
+
+	/* One client cannot take the node's reserved-port table: the range is capped. */
+	c = connect_ok();
+	next_range_size = 65535;
+	r = attach(c, "default", "containerd://" CID, false);
+	next_range_size = 0;
+	ck_assert_int_eq(r->body_case, BPFMIRROR__FRAME__BODY_ATTACH_REPLY);
+	ck_assert_uint_eq(r->attach_reply->port_range_hi - r->attach_reply->port_range_lo + 1,
+			  4096);
+	wire_frame_free(r);
+	client_close(c);
+	c = connect_ok();
+	r = attach(c, "default", "containerd://" CID, false);
+	ar = r->attach_reply;
 
 	r = file_op(c, BPFMIRROR__FILE_REQUEST__OP__OP_READ, "/app/response.txt");
 	ck_assert_int_eq(r->file_reply->errnum, 0);
