@@ -193,6 +193,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     # -- connection setup: TLS handshake in the worker thread ---------------
     def setup(self):
         self.request.settimeout(30)
+        # Port-forward streams relay small writes both ways (as the real API
+        # server and kubelet, which are Go and set it by default).
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.request = self.server.ssl_context.wrap_socket(self.request, server_side=True)
         super().setup()
 

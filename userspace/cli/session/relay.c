@@ -2,6 +2,8 @@
 #include "relay.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +117,9 @@ int relay_start(struct evloop *loop, int a, int b)
 	if (!r)
 		return -ENOMEM;
 	memset(r, 0, sizeof(*r));
+	/* Small request/response writes must not wait for delayed ACKs (40 ms each). */
+	setsockopt(a, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
+	setsockopt(b, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 	r->loop = loop;
 	r->fd[0] = a;
 	r->fd[1] = b;
