@@ -77,4 +77,54 @@ static inline struct datapath_ip bpftest_ip(const char *s)
 	return a;
 }
 
+/* The flow table's key for F (as the programs write it). */
+static inline void bpftest_flow_key(const struct pg_flow *f, struct bm_flow_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->family = f->family == AF_INET ? BM_AF_INET : BM_AF_INET6;
+	k->proto = f->proto;
+	k->sport = htons(f->sport);
+	k->dport = htons(f->dport);
+	inet_pton(f->family, f->src, k->saddr);
+	inet_pton(f->family, f->dst, k->daddr);
+}
+
+/*
+ * The fixture of the verdict tests: a data plane opened for BPF_PROG_RUN per
+ * test (bpftest_setup / bpftest_teardown), its stats before the test, and an
+ * output buffer for the programs' packets.
+ */
+static struct datapath *dp __attribute__((unused));
+static struct bm_stat before[BM_R_MAX] __attribute__((unused));
+static uint8_t out[2048] __attribute__((unused));
+
+static inline void bpftest_setup(void)
+{
+	struct datapath_opts o = bpftest_opts(true);
+
+	dp = bpftest_open(&o);
+	ck_assert_int_eq(datapath_stats(dp, before), 0);
+}
+
+static inline void bpftest_teardown(void)
+{
+	datapath_close(dp);
+	dp = NULL;
+}
+
+/* Packets counted under reason R since bpftest_setup(). */
+static inline uint64_t delta(enum bm_reason r)
+{
+	return bpftest_delta(dp, before, r);
+}
+
+/* Runs the program of DIR on one generated packet (output bytes in out); its verdict. */
+static inline int run_pkt(enum bm_dir dir, const struct pg_flow *f, uint8_t flags, size_t payload)
+{
+	static uint8_t buf[2048];
+	size_t len = pg_build(buf, f, flags, payload);
+
+	return bpftest_prog_run(dp, dir, buf, len, out, sizeof(out));
+}
+
 #endif

@@ -13,10 +13,8 @@ struct rec {
 	uint8_t data[256];
 };
 
-static struct datapath *dp;
 static struct rec recs[16];
 static int nrecs;
-static struct bm_stat before[BM_R_MAX];
 
 static void setup(void)
 {
@@ -73,23 +71,6 @@ static int drain(void)
 	return n;
 }
 
-/* Packets counted under reason r since setup(). */
-static uint64_t delta(enum bm_reason r)
-{
-	return bpftest_delta(dp, before, r);
-}
-
-static void flow_key(const struct pg_flow *f, struct bm_flow_key *k)
-{
-	memset(k, 0, sizeof(*k));
-	k->family = f->family == AF_INET ? BM_AF_INET : BM_AF_INET6;
-	k->proto = f->proto;
-	k->sport = htons(f->sport);
-	k->dport = htons(f->dport);
-	inet_pton(f->family, f->src, k->saddr);
-	inet_pton(f->family, f->dst, k->daddr);
-}
-
 static const struct pg_flow c2p = {AF_INET, CLIENT, POD, 40000, 80, IPPROTO_TCP};
 static const struct pg_flow p2c = {AF_INET, POD, CLIENT, 80, 40000, IPPROTO_TCP};
 
@@ -103,7 +84,7 @@ START_TEST(mirror_syn_creates_flow_and_copies)
 
 	ck_assert_int_eq(datapath_subscribe(dp, &pod, 80, DATAPATH_MIRROR, 7), 0);
 	ck_assert_int_eq(run(BM_DIR_TO_POD, &c2p, PG_SYN, 0, pkt, &len), ACT_NEXT);
-	flow_key(&c2p, &k);
+	bpftest_flow_key(&c2p, &k);
 	ck_assert_int_eq(datapath_flow_lookup(dp, &k, &f), 0);
 	ck_assert_int_eq(f.verdict, BM_V_MIRROR);
 	ck_assert_uint_eq(f.sessions[0], 7);
@@ -191,7 +172,7 @@ START_TEST(steal_drops_and_hands_off)
 	ck_assert_int_eq(datapath_subscribe(dp, &pod, 80, DATAPATH_STEAL, 9), 0);
 	ck_assert_int_eq(datapath_subscribe(dp, &pod, 80, DATAPATH_STEAL, 10), -EBUSY);
 	ck_assert_int_eq(run(BM_DIR_TO_POD, &c2p, PG_SYN, 0, NULL, NULL), ACT_DROP);
-	flow_key(&c2p, &k);
+	bpftest_flow_key(&c2p, &k);
 	ck_assert_int_eq(datapath_flow_lookup(dp, &k, &f), 0);
 	ck_assert_int_eq(f.verdict, BM_V_STEAL);
 	ck_assert_uint_eq(f.sessions[0], 9);

@@ -8,10 +8,6 @@
 #define CLIENT	  "10.0.0.1"
 #define ROUTER_IF 1 /* lo: any existing ifindex will do for a test run */
 
-static struct datapath *dp;
-static struct bm_stat before[BM_R_MAX];
-static uint8_t out[2048];
-
 static void setup(void)
 {
 	struct datapath_opts o = bpftest_opts(true);
@@ -41,37 +37,12 @@ static void heartbeat_age(uint64_t age_ms)
 	datapath_heartbeat_set(dp, mono_ns() - age_ms * 1000000ull);
 }
 
-/* Runs the program of dir on one packet (output bytes in out); returns its verdict. */
-static int run(enum bm_dir dir, const struct pg_flow *f, uint8_t flags, size_t payload)
-{
-	static uint8_t buf[2048];
-	size_t len = pg_build(buf, f, flags, payload);
-
-	return bpftest_prog_run(dp, dir, buf, len, out, sizeof(out));
-}
-
-static uint64_t delta(enum bm_reason r)
-{
-	return bpftest_delta(dp, before, r);
-}
-
 static int drain(void)
 {
 	int n = datapath_poll(dp, NULL, NULL);
 
 	ck_assert_int_ge(n, 0);
 	return n;
-}
-
-static void flow_key(const struct pg_flow *f, struct bm_flow_key *k)
-{
-	memset(k, 0, sizeof(*k));
-	k->family = BM_AF_INET;
-	k->proto = f->proto;
-	k->sport = htons(f->sport);
-	k->dport = htons(f->dport);
-	inet_pton(AF_INET, f->src, k->saddr);
-	inet_pton(AF_INET, f->dst, k->daddr);
 }
 
 static const struct pg_flow c2p = {AF_INET, CLIENT, POD, 40000, 8080, IPPROTO_TCP};
@@ -86,22 +57,22 @@ START_TEST(steal_and_return_fail_open)
 	ck_assert_int_eq(datapath_subscribe(dp, &pod, 8080, DATAPATH_STEAL, 9), 0);
 	ck_assert_int_eq(datapath_reserve_ports(dp, &pod, 61000, 61009, 9), 0);
 	/* Fresh heartbeat (written at open): stolen and returned as usual. */
-	ck_assert_int_eq(run(BM_DIR_TO_POD, &c2p, PG_SYN, 0), ACT_DROP);
-	ck_assert_int_eq(run(BM_DIR_TO_POD, &reply, 0, 20), ACT_DROP);
+	ck_assert_int_eq(run_pkt(BM_DIR_TO_POD, &c2p, PG_SYN, 0), ACT_DROP);
+	ck_assert_int_eq(run_pkt(BM_DIR_TO_POD, &reply, 0, 20), ACT_DROP);
 	ck_assert_int_eq(drain(), 2);
 	/* 1.5 s without a beat: everything passes, nothing is handed off. */
 	heartbeat_age(1500);
-	ck_assert_int_eq(run(BM_DIR_TO_POD, &c2p_new, PG_SYN, 0), ACT_NEXT);
-	ck_assert_int_eq(run(BM_DIR_TO_POD, &c2p, PG_ACK, 10), ACT_NEXT);
-	ck_assert_int_eq(run(BM_DIR_TO_POD, &reply, 0, 20), ACT_NEXT);
-	ck_assert_int_eq(run(BM_DIR_FROM_POD, &p2c, PG_RST, 0), ACT_NEXT);
+	ck_assert_int_eq(run_pkt(BM_DIR_TO_POD, &c2p_new, PG_SYN, 0), ACT_NEXT);
+	ck_assert_int_eq(run_pkt(BM_DIR_TO_POD, &c2p, PG_ACK, 10), ACT_NEXT);
+	ck_assert_int_eq(run_pkt(BM_DIR_TO_POD, &reply, 0, 20), ACT_NEXT);
+	ck_assert_int_eq(run_pkt(BM_DIR_FROM_POD, &p2c, PG_RST, 0), ACT_NEXT);
 	ck_assert_uint_eq(delta(BM_R_FAIL_OPEN), 4);
 	ck_assert_uint_eq(delta(BM_R_STOLEN), 1);
 	ck_assert_uint_eq(delta(BM_R_RETURNED), 1);
 	ck_assert_uint_eq(delta(BM_R_STEAL_FROM_POD), 0);
 	/* datapath_poll beats again: the steal is back. */
 	ck_assert_int_eq(drain(), 0);
-	ck_assert_int_eq(run(BM_DIR_TO_POD, &c2p_new, PG_SYN, 0), ACT_DROP);
+	ck_assert_int_eq(run_pkt(BM_DIR_TO_POD, &c2p_new, PG_SYN, 0), ACT_DROP);
 	ck_assert_uint_eq(delta(BM_R_FAIL_OPEN), 4);
 }
 END_TEST
@@ -112,10 +83,10 @@ START_TEST(route_fails_open_without_redirect)
 	struct datapath_ip pod = bpftest_ip(POD);
 
 	ck_assert_int_eq(datapath_route(dp, &pod, 8080, ROUTER_IF), 0);
-	ck_assert_int_eq(run(BM_DIR_TO_POD, &c2p, PG_SYN, 0), ACT_REDIRECT);
+	ck_assert_int_eq(run_pkt(BM_DIR_TO_POD, &c2p, PG_SYN, 0), ACT_REDIRECT);
 	heartbeat_age(2000);
-	ck_assert_int_eq(run(BM_DIR_TO_POD, &c2p, PG_ACK, 10), ACT_NEXT);
-	ck_assert_int_eq(run(BM_DIR_TO_POD, &c2p_new, PG_SYN, 0), ACT_NEXT);
+	ck_assert_int_eq(run_pkt(BM_DIR_TO_POD, &c2p, PG_ACK, 10), ACT_NEXT);
+	ck_assert_int_eq(run_pkt(BM_DIR_TO_POD, &c2p_new, PG_SYN, 0), ACT_NEXT);
 	/* Untouched: the destination MAC is not the router's. */
 	ck_assert_int_ne(memcmp(out, mac, 6), 0);
 	ck_assert_uint_eq(delta(BM_R_ROUTED), 1);
@@ -130,16 +101,16 @@ START_TEST(heartbeat_bounds)
 	ck_assert_int_eq(datapath_subscribe(dp, &pod, 8080, DATAPATH_MIRROR, 3), 0);
 	/* Under a second old: engaged. */
 	heartbeat_age(700);
-	ck_assert_int_eq(run(BM_DIR_TO_POD, &c2p, PG_SYN, 0), ACT_NEXT);
+	ck_assert_int_eq(run_pkt(BM_DIR_TO_POD, &c2p, PG_SYN, 0), ACT_NEXT);
 	ck_assert_uint_eq(delta(BM_R_MIRRORED), 1);
 	/* Never written (0): open. */
 	datapath_heartbeat_set(dp, 0);
-	ck_assert_int_eq(run(BM_DIR_TO_POD, &c2p, PG_ACK, 10), ACT_NEXT);
+	ck_assert_int_eq(run_pkt(BM_DIR_TO_POD, &c2p, PG_ACK, 10), ACT_NEXT);
 	ck_assert_uint_eq(delta(BM_R_MIRRORED), 1);
 	ck_assert_uint_eq(delta(BM_R_FAIL_OPEN), 1);
 	/* A beat a moment in the future (another CPU's clock read): engaged. */
 	datapath_heartbeat_set(dp, mono_ns() + 1000000ull);
-	ck_assert_int_eq(run(BM_DIR_TO_POD, &c2p, PG_ACK, 10), ACT_NEXT);
+	ck_assert_int_eq(run_pkt(BM_DIR_TO_POD, &c2p, PG_ACK, 10), ACT_NEXT);
 	ck_assert_uint_eq(delta(BM_R_MIRRORED), 2);
 	ck_assert_uint_eq(delta(BM_R_FAIL_OPEN), 1);
 	ck_assert_str_eq(datapath_reason_name(BM_R_FAIL_OPEN), "fail_open_passed");
@@ -154,19 +125,19 @@ START_TEST(flow_stealer_names_the_session)
 	struct bm_flow_key k;
 
 	ck_assert_int_eq(datapath_subscribe(dp, &pod, 8080, DATAPATH_STEAL, 9), 0);
-	ck_assert_int_eq(run(BM_DIR_TO_POD, &c2p, PG_SYN, 0), ACT_DROP);
-	flow_key(&c2p, &k);
+	ck_assert_int_eq(run_pkt(BM_DIR_TO_POD, &c2p, PG_SYN, 0), ACT_DROP);
+	bpftest_flow_key(&c2p, &k);
 	ck_assert_uint_eq(datapath_flow_stealer(dp, &k), 9);
-	flow_key(&c2p_new, &k);
+	bpftest_flow_key(&c2p_new, &k);
 	ck_assert_uint_eq(datapath_flow_stealer(dp, &k), 0);
 	mirrored.dport = 9090;
 	ck_assert_int_eq(datapath_subscribe(dp, &pod, 9090, DATAPATH_MIRROR, 9), 0);
-	ck_assert_int_eq(run(BM_DIR_TO_POD, &mirrored, PG_SYN, 0), ACT_NEXT);
-	flow_key(&mirrored, &k);
+	ck_assert_int_eq(run_pkt(BM_DIR_TO_POD, &mirrored, PG_SYN, 0), ACT_NEXT);
+	bpftest_flow_key(&mirrored, &k);
 	ck_assert_uint_eq(datapath_flow_stealer(dp, &k), 0);
 	/* After Unsubscribe the flow is the pod's again. */
 	ck_assert_int_eq(datapath_unsubscribe(dp, &pod, 8080, 9), 0);
-	flow_key(&c2p, &k);
+	bpftest_flow_key(&c2p, &k);
 	ck_assert_uint_eq(datapath_flow_stealer(dp, &k), 0);
 }
 END_TEST

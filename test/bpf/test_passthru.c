@@ -11,24 +11,6 @@
 #define ROUTER_IF 1 /* lo: a run's skb->ifindex is lo unless told otherwise */
 #define CLIENT_IF 7 /* where a client's packet came from: any other ifindex */
 
-static struct datapath *dp;
-static struct bm_stat before[BM_R_MAX];
-static uint8_t out[2048];
-
-static void setup(void)
-{
-	struct datapath_opts o = bpftest_opts(true);
-
-	dp = bpftest_open(&o);
-	ck_assert_int_eq(datapath_stats(dp, before), 0);
-}
-
-static void teardown(void)
-{
-	datapath_close(dp);
-	dp = NULL;
-}
-
 /* Runs prog_fd on one packet that came in on ingress_ifindex; returns its verdict. */
 static int run_fd(int prog_fd, const struct pg_flow *f, uint8_t flags, size_t payload,
 		  uint32_t ingress_ifindex)
@@ -52,11 +34,6 @@ static int run(enum bm_dir dir, const struct pg_flow *f, uint8_t flags, uint32_t
 static int run_router(const struct pg_flow *f, uint8_t flags, size_t payload)
 {
 	return run_fd(datapath_router_prog_fd(dp), f, flags, payload, ROUTER_IF);
-}
-
-static uint64_t delta(enum bm_reason r)
-{
-	return bpftest_delta(dp, before, r);
 }
 
 static const struct pg_flow c2p = {AF_INET, CLIENT, POD, 40000, 8080, IPPROTO_TCP};
@@ -180,7 +157,7 @@ static Suite *passthru_suite(void)
 	Suite *s = suite_create("passthru");
 	TCase *tc = tcase_create("prog_run");
 
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, bpftest_setup, bpftest_teardown);
 	tcase_add_test(tc, router_upstream_reaches_pod_and_reply_returns);
 	tcase_add_test(tc, ordinary_reply_is_not_steered);
 	tcase_add_test(tc, router_syn_keeps_flow_after_route_off);

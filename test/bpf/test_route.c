@@ -8,38 +8,6 @@
 
 #define ROUTER_IF 1 /* lo: any existing ifindex will do for a test run */
 
-static struct datapath *dp;
-static struct bm_stat before[BM_R_MAX];
-static uint8_t out[2048];
-
-static void setup(void)
-{
-	struct datapath_opts o = bpftest_opts(true);
-
-	dp = bpftest_open(&o);
-	ck_assert_int_eq(datapath_stats(dp, before), 0);
-}
-
-static void teardown(void)
-{
-	datapath_close(dp);
-	dp = NULL;
-}
-
-/* Runs the program of dir on one packet (output bytes in out); returns its verdict. */
-static int run(enum bm_dir dir, const struct pg_flow *f, uint8_t flags, size_t payload)
-{
-	static uint8_t buf[2048];
-	size_t len = pg_build(buf, f, flags, payload);
-
-	return bpftest_prog_run(dp, dir, buf, len, out, sizeof(out));
-}
-
-static uint64_t delta(enum bm_reason r)
-{
-	return bpftest_delta(dp, before, r);
-}
-
 static const struct pg_flow c2p = {AF_INET, CLIENT, POD, 40000, 8080, IPPROTO_TCP};
 static const struct pg_flow p2c = {AF_INET, POD, CLIENT, 8080, 40000, IPPROTO_TCP};
 
@@ -51,7 +19,7 @@ START_TEST(route_redirects_flow_with_router_mac)
 	struct bm_flow f;
 
 	ck_assert_int_eq(datapath_route(dp, &pod, 8080, ROUTER_IF), 0);
-	ck_assert_int_eq(run(BM_DIR_TO_POD, &c2p, PG_SYN, 0), ACT_REDIRECT);
+	ck_assert_int_eq(run_pkt(BM_DIR_TO_POD, &c2p, PG_SYN, 0), ACT_REDIRECT);
 	ck_assert_int_eq(memcmp(out, mac, 6), 0);
 	k.family = BM_AF_INET;
 	k.proto = IPPROTO_TCP;
@@ -63,12 +31,12 @@ START_TEST(route_redirects_flow_with_router_mac)
 	ck_assert_uint_eq(f.verdict, BM_V_ROUTE);
 	ck_assert_uint_eq(f.ifindex, ROUTER_IF);
 	/* Every later packet of the flow follows, data and pure ACKs alike. */
-	ck_assert_int_eq(run(BM_DIR_TO_POD, &c2p, PG_ACK, 0), ACT_REDIRECT);
-	ck_assert_int_eq(run(BM_DIR_TO_POD, &c2p, PG_ACK | PG_PSH, 100), ACT_REDIRECT);
+	ck_assert_int_eq(run_pkt(BM_DIR_TO_POD, &c2p, PG_ACK, 0), ACT_REDIRECT);
+	ck_assert_int_eq(run_pkt(BM_DIR_TO_POD, &c2p, PG_ACK | PG_PSH, 100), ACT_REDIRECT);
 	ck_assert_int_eq(memcmp(out, mac, 6), 0);
 	ck_assert_uint_eq(delta(BM_R_ROUTED), 3);
 	/* What the pod sends on that flow answers the router's upstream (test_passthru.c). */
-	ck_assert_int_eq(run(BM_DIR_FROM_POD, &p2c, PG_RST, 0), ACT_REDIRECT);
+	ck_assert_int_eq(run_pkt(BM_DIR_FROM_POD, &p2c, PG_RST, 0), ACT_REDIRECT);
 }
 END_TEST
 
@@ -81,8 +49,8 @@ START_TEST(route_spares_node_sources)
 	ck_assert_int_eq(datapath_add_node_addr(dp, &node), 0);
 	ck_assert_int_eq(datapath_route(dp, &pod, 8080, ROUTER_IF), 0);
 	/* Kubelet probes and the router's own connections to the app. */
-	ck_assert_int_eq(run(BM_DIR_TO_POD, &probe, PG_SYN, 0), ACT_NEXT);
-	ck_assert_int_eq(run(BM_DIR_TO_POD, &probe, PG_ACK, 20), ACT_NEXT);
+	ck_assert_int_eq(run_pkt(BM_DIR_TO_POD, &probe, PG_SYN, 0), ACT_NEXT);
+	ck_assert_int_eq(run_pkt(BM_DIR_TO_POD, &probe, PG_ACK, 20), ACT_NEXT);
 	ck_assert_uint_eq(delta(BM_R_PROBE), 1);
 	ck_assert_uint_eq(delta(BM_R_ROUTED), 0);
 }
@@ -94,16 +62,16 @@ START_TEST(route_off_keeps_existing_flows)
 	struct pg_flow other = c2p;
 
 	ck_assert_int_eq(datapath_route(dp, &pod, 8080, ROUTER_IF), 0);
-	ck_assert_int_eq(run(BM_DIR_TO_POD, &c2p, PG_SYN, 0), ACT_REDIRECT);
+	ck_assert_int_eq(run_pkt(BM_DIR_TO_POD, &c2p, PG_SYN, 0), ACT_REDIRECT);
 	ck_assert_int_eq(datapath_route(dp, &pod, 8080, 0), 0);
 	/* The router still serves the connection it accepted... */
-	ck_assert_int_eq(run(BM_DIR_TO_POD, &c2p, PG_ACK, 10), ACT_REDIRECT);
+	ck_assert_int_eq(run_pkt(BM_DIR_TO_POD, &c2p, PG_ACK, 10), ACT_REDIRECT);
 	/* ...new ones go to the pod, and so do other ports. */
 	other.sport = 40001;
-	ck_assert_int_eq(run(BM_DIR_TO_POD, &other, PG_SYN, 0), ACT_NEXT);
+	ck_assert_int_eq(run_pkt(BM_DIR_TO_POD, &other, PG_SYN, 0), ACT_NEXT);
 	other.dport = 9090;
 	ck_assert_int_eq(datapath_route(dp, &pod, 8080, ROUTER_IF), 0);
-	ck_assert_int_eq(run(BM_DIR_TO_POD, &other, PG_SYN, 0), ACT_NEXT);
+	ck_assert_int_eq(run_pkt(BM_DIR_TO_POD, &other, PG_SYN, 0), ACT_NEXT);
 }
 END_TEST
 
@@ -113,11 +81,11 @@ START_TEST(whole_steal_takes_precedence)
 
 	ck_assert_int_eq(datapath_route(dp, &pod, 8080, ROUTER_IF), 0);
 	ck_assert_int_eq(datapath_subscribe(dp, &pod, 8080, DATAPATH_STEAL, 5), 0);
-	ck_assert_int_eq(run(BM_DIR_TO_POD, &c2p, PG_SYN, 0), ACT_DROP);
+	ck_assert_int_eq(run_pkt(BM_DIR_TO_POD, &c2p, PG_SYN, 0), ACT_DROP);
 	ck_assert_uint_eq(delta(BM_R_STOLEN), 1);
 	/* Ending the steal leaves the route in place. */
 	ck_assert_int_eq(datapath_unsubscribe(dp, &pod, 8080, 5), 0);
-	ck_assert_int_eq(run(BM_DIR_TO_POD, &c2p, PG_SYN, 0), ACT_REDIRECT);
+	ck_assert_int_eq(run_pkt(BM_DIR_TO_POD, &c2p, PG_SYN, 0), ACT_REDIRECT);
 }
 END_TEST
 
@@ -126,7 +94,7 @@ static Suite *route_suite(void)
 	Suite *s = suite_create("route");
 	TCase *tc = tcase_create("prog_run");
 
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, bpftest_setup, bpftest_teardown);
 	tcase_add_test(tc, route_redirects_flow_with_router_mac);
 	tcase_add_test(tc, route_spares_node_sources);
 	tcase_add_test(tc, route_off_keeps_existing_flows);

@@ -24,8 +24,8 @@ on_exit() {
 }
 
 # The node the agent sees: pid 4242 runs container $CID of pod default/app-1.
-mkdir -p "$T/proc/4242" "$T/podlogs/default_app-1_1111-2222" "$T/root/etc"
-echo "0::/kubepods/kubepods-besteffort-pod1111_2222.slice/cri-containerd-$CID.scope" >"$T/proc/4242/cgroup"
+mkdir -p "$T/proc/4242" "$T/podlogs/default_app-1_1b2c3d4e-0000-4111-8222-123456789abc" "$T/root/etc"
+echo "0::/kubepods/kubepods-besteffort-pod1b2c3d4e_0000_4111_8222_123456789abc.slice/cri-containerd-$CID.scope" >"$T/proc/4242/cgroup"
 echo "4242 (app) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 77 0 0" >"$T/proc/4242/stat"
 printf 'PORT=8080\0' >"$T/proc/4242/environ"
 echo "nameserver 10.96.0.10" >"$T/root/etc/resolv.conf"

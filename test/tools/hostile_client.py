@@ -220,7 +220,7 @@ def empty_packets_batch(total):
 def sc_bomb(addr, cid):
     s = connect(addr)
     hello(s)
-    target = (ld(1, "default") + ld(2, "app-1") + ld(3, "1111-2222") + ld(4, "10.244.0.5") +
+    target = (ld(1, "default") + ld(2, "app-1") + ld(3, "1b2c3d4e-0000-4111-8222-123456789abc") + ld(4, "10.244.0.5") +
               ld(5, "containerd://" + cid))
     s.sendall(frame(12, ld(1, target), req=2))
     got = describe(recv_frame(s))
