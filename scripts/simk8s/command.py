@@ -1,7 +1,8 @@
-"""simcluster: a simulated Kubernetes staging node (network namespaces, cgroups, DNS, probes) built from manifests.
+"""simcluster: a simulated Kubernetes staging cluster of one or several nodes (network namespaces, cgroups, DNS, probes) built from manifests.
 
 Usage: scripts/simcluster COMMAND [ARGS]
-  up [MANIFEST...]      build the node and start the pods (default: test/cluster/manifests/*.yaml)
+  up [--nodes N] [--scale NAME=REPLICAS]... [MANIFEST...]
+                        build the node(s) and start the pods (default: test/cluster/manifests/*.yaml)
   down                  remove everything the cluster made (idempotent)
   status                node, pods and Services
   kubeconfig            print the kubeconfig path (written by the API server)
@@ -90,6 +91,11 @@ def zombie(pid):
         return True
 
 
+def daemon_module(name):
+    """Module a daemon's command line must contain: `dns@sim-node-2` is the DNS server of node 2."""
+    return DAEMONS.get(name.split("@")[0], name)
+
+
 def agent_slot_manifest():
     """The agent slot: the node runs build/bpfmirror-agent as the chart's DaemonSet pod would.
 
@@ -163,7 +169,7 @@ def down_locked(quiet):
     pids.setdefault("apiserver", set()).update(stray_apiservers())
     for name, ps in pids.items():
         for pid in ps:
-            stop_pid(pid, DAEMONS.get(name, name), 5.0 if name == "kubelet" else 2.0)
+            stop_pid(pid, daemon_module(name), 5.0 if name == "kubelet" else 2.0)
     # 2. every process of every container cgroup, then every process left in our namespaces.
     cgroups = [v for k, v in ledger if k == "cgroup"]
     if st:
@@ -233,29 +239,42 @@ def check_binaries(pods):
         die("cannot run containers:\n  " + "\n  ".join(missing) + "\n(build them with: make)")
 
 
-def initial_state(objects, pods, services, files):
-    node = {"apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": config.NODE_NAME, "uid": "0e5b7a1c-5a1d-4c1e-9a6e-51c1a5e0de01",
-                         "creationTimestamp": statefile.now_rfc3339(),
-                         "labels": {"kubernetes.io/hostname": config.NODE_NAME, "kubernetes.io/os": "linux",
-                                    "kubernetes.io/arch": "amd64", "node-role.kubernetes.io/control-plane": ""}},
-            "spec": {"podCIDR": config.POD_CIDR, "podCIDRs": [config.POD_CIDR]},
-            "status": {"addresses": [{"type": "InternalIP", "address": config.NODE_IP},
-                                     {"type": "Hostname", "address": config.NODE_NAME}],
+def node_object(node):
+    md = {"name": node["name"], "uid": "0e5b7a1c-5a1d-4c1e-9a6e-51c1a5e0de%02x" % (node["index"] + 1),
+          "creationTimestamp": statefile.now_rfc3339(),
+          "labels": {"kubernetes.io/hostname": node["name"], "kubernetes.io/os": "linux",
+                     "kubernetes.io/arch": "amd64"}}
+    if node["index"] == 0:
+        md["labels"]["node-role.kubernetes.io/control-plane"] = ""
+    return {"apiVersion": "v1", "kind": "Node", "metadata": md,
+            "spec": {"podCIDR": node["podCIDR"], "podCIDRs": [node["podCIDR"]]},
+            "status": {"addresses": [{"type": "InternalIP", "address": node["internalIP"]},
+                                     {"type": "Hostname", "address": node["name"]}],
                        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
                        "nodeInfo": {"kubeletVersion": config.KUBE_VERSION, "containerRuntimeVersion":
                                     "containerd://simcluster", "operatingSystem": "linux",
                                     "architecture": "amd64", "kernelVersion": os.uname().release}}}
-    return {
+
+
+def node_entry(node, mode):
+    e = {k: node[k] for k in ("name", "internalIP", "podCIDR", "netns", "bridge", "bridgeIP", "rootLink",
+                              "rootLinkIP")}
+    e.update({"cgroupRoot": config.CGROUP_ROOT, "cgroupVersion": 2, "cni": mode,
+              "object": node_object(node)})
+    return e
+
+
+def initial_state(objects, pods, services, files, nodes, mode):
+    entries = [node_entry(n, mode) for n in nodes]
+    st = {
         "version": 1,
-        "cluster": {"name": config.CLUSTER_NAME, "podCIDR": config.POD_CIDR, "serviceCIDR": config.SERVICE_CIDR,
+        "cluster": {"name": config.CLUSTER_NAME,
+                    "podCIDR": config.POD_CIDR if len(nodes) == 1 else config.MULTI_POD_CIDR,
+                    "serviceCIDR": config.SERVICE_CIDR,
                     "dnsIP": config.DNS_IP, "clusterDomain": config.CLUSTER_DOMAIN,
                     "kubernetesVersion": config.KUBE_VERSION, "manifests": files,
                     "createdAt": statefile.now_rfc3339()},
-        "node": {"name": config.NODE_NAME, "internalIP": config.NODE_IP, "podCIDR": config.POD_CIDR,
-                 "netns": config.NODE_NETNS, "bridge": config.BRIDGE, "bridgeIP": config.BRIDGE_IP,
-                 "rootLink": config.ROOT_LINK, "rootLinkIP": config.ROOT_LINK_IP,
-                 "cgroupRoot": config.CGROUP_ROOT, "cgroupVersion": 2, "object": node},
+        "node": entries[0],
         "client": {"netns": config.CLIENT_NETNS, "ip": config.CLIENT_IP},
         "apiserver": {"listen": config.API_LISTEN, "kubeconfig": config.KUBECONFIG},
         "agent": {"address": "%s:%d" % (config.NODE_IP, config.AGENT_PORT),
@@ -265,6 +284,11 @@ def initial_state(objects, pods, services, files):
         "pods": pods,
         "services": services,
     }
+    if len(nodes) > 1:
+        st["nodes"] = entries
+        st["cluster"]["fabric"] = {"netns": config.FABRIC_NETNS, "bridge": config.FABRIC_BRIDGE,
+                                   "link": config.FABRIC_LINK}
+    return st
 
 
 def write_client_files():
@@ -284,16 +308,43 @@ def cmd_up(args):
         os.close(fd)
 
 
+def parse_up_args(args):
+    """(manifest files, node count, {name: replicas}) from `up [--nodes N] [--scale NAME=N]... [FILE...]`."""
+    files, scale = [], {}
+    nodes = os.environ.get("SIMCLUSTER_NODES", "1")
+    it = iter(args)
+    for a in it:
+        if a == "--nodes":
+            nodes = next(it, "")
+        elif a.startswith("--nodes="):
+            nodes = a.split("=", 1)[1]
+        elif a == "--scale" or a.startswith("--scale="):
+            v = a.split("=", 1)[1] if "=" in a else next(it, "")
+            name, _, n = v.partition("=")
+            if not name or not n.isdigit() or int(n) > 50:
+                die("--scale takes NAME=REPLICAS (0..50), not %r" % v, 2)
+            scale[name] = int(n)
+        elif a.startswith("-"):
+            die("unknown option %s (see --help)" % a, 2)
+        else:
+            files.append(a)
+    if not nodes.isdigit() or not 1 <= int(nodes) <= config.MAX_NODES:
+        die("--nodes takes 1..%d, not %r" % (config.MAX_NODES, nodes), 2)
+    return files, int(nodes), scale
+
+
 def up_locked(args):
     t0 = time.time()
-    files = args or sorted(glob.glob(os.path.join(config.REPO, "test", "cluster", "manifests", "*.yaml")))
+    files, n_nodes, scale = parse_up_args(args)
+    nodes = [config.node_facts(k) for k in range(n_nodes)]
+    files = files or sorted(glob.glob(os.path.join(config.REPO, "test", "cluster", "manifests", "*.yaml")))
     if not files:
         die("no manifests")
     agent = agent_slot_manifest()
     if agent and agent not in files:
         files.append(agent)
     try:
-        objects, pods, services = manifests.expand(manifests.load_files(files))
+        objects, pods, services = manifests.expand(manifests.load_files(files), nodes, scale)
     except (OSError, manifests.ManifestError) as e:
         die("manifests: %s" % e)
     check_binaries(pods)
@@ -303,18 +354,27 @@ def up_locked(args):
     open(config.UP_MARKER, "w").close()
     ok = False
     try:
-        mode = netsetup.create_node(os.environ.get("SIMCLUSTER_CNI", "bridge"))
+        want = os.environ.get("SIMCLUSTER_CNI", "bridge")
+        modes = [netsetup.create_node(want, node) for node in nodes]
+        # One pod network mode for the whole cluster: routed if any node lacks br_netfilter.
+        mode = "routed" if "routed" in modes else "bridge"
+        if len(nodes) > 1:
+            netsetup.connect_nodes(nodes)
+        by_name = {n["name"]: n for n in nodes}
         for p in pods:
             if not p["hostNetwork"]:
-                netsetup.create_workload_ns(p["netns"], p["hostVeth"], p["podIP"], mode)
+                netsetup.create_workload_ns(p["netns"], p["hostVeth"], p["podIP"], mode, by_name[p["node"]])
+        # The client is a workload namespace on the first node's pod network, not a pod.
         netsetup.create_workload_ns(config.CLIENT_NETNS, manifests.host_veth_name(config.CLIENT_NETNS),
-                                    config.CLIENT_IP, mode)
+                                    config.CLIENT_IP, mode, nodes[0])
         write_client_files()
-        st = initial_state(objects, pods, services, [os.path.relpath(f, config.REPO) for f in files])
-        st["node"]["cni"] = mode
-        kubeproxy.apply(services)
+        st = initial_state(objects, pods, services, [os.path.relpath(f, config.REPO) for f in files], nodes,
+                           mode)
+        kubeproxy.apply(services, nodes)
         statefile.save(st)
-        spawn("dns", ["ip", "netns", "exec", config.NODE_NETNS] + config.python_module(DAEMONS["dns"]))
+        for node in nodes:  # a DNS server on every node, at the same Service address
+            spawn("dns" if node["index"] == 0 else "dns@" + node["name"],
+                  ["ip", "netns", "exec", node["netns"]] + config.python_module(DAEMONS["dns"]))
         # nsenter keeps /sys (and the cgroup mounts) visible; ip netns exec would remount it.
         spawn("kubelet", ["nsenter", "--net=/run/netns/" + config.NODE_NETNS] +
               config.python_module(DAEMONS["kubelet"]))
@@ -330,8 +390,8 @@ def up_locked(args):
         sys.stderr.write("simcluster: cluster not ready; logs in %s (remove with: scripts/simcluster down)\n" %
                          config.LOG_DIR)
         return 1
-    print("simcluster: up in %.1fs: %d pods ready on %s (state: %s)" % (time.time() - t0, len(pods),
-                                                                       config.NODE_NAME, config.STATE_FILE))
+    print("simcluster: up in %.1fs: %d pods ready on %s (state: %s)" % (
+        time.time() - t0, len(pods), ", ".join(n["name"] for n in nodes), config.STATE_FILE))
     return 0
 
 
@@ -351,9 +411,9 @@ def report_agent(pods):
             break
         time.sleep(0.1)
     for p in ag:
-        print("simcluster: agent pod %s/%s %s (listening on %s:47100; logs: scripts/simcluster logs -n %s %s)" %
-              (p["namespace"], p["name"], "ready" if p["ready"] else "NOT ready", config.NODE_IP,
-               p["namespace"], p["name"]))
+        print("simcluster: agent pod %s/%s on %s %s (listening on %s:%d; logs: scripts/simcluster logs -n %s %s)" %
+              (p["namespace"], p["name"], p["node"], "ready" if p["ready"] else "NOT ready", p["hostIP"],
+               config.AGENT_PORT, p["namespace"], p["name"]))
 
 
 def wait_ready(names):
@@ -363,7 +423,9 @@ def wait_ready(names):
         if st and all(p["ready"] for p in st["pods"] if p["name"] in names) and \
                 os.path.exists(config.KUBECONFIG):
             return True
-        for name in ("kubelet", "dns"):
+        daemons = [os.path.basename(f)[:-4] for f in glob.glob(os.path.join(config.RUN_DIR, "*.pid"))
+                   if daemon_module(os.path.basename(f)[:-4]) != DAEMONS["apiserver"]]
+        for name in daemons:
             try:
                 with open(pidfile(name)) as f:
                     pid = int(f.read())
@@ -390,16 +452,16 @@ def cmd_status(_args):
     if st is None:
         print("simcluster: down")
         return 1
-    print("node %s  InternalIP %s  podCIDR %s  netns %s  pod network %s" % (
-        st["node"]["name"], st["node"]["internalIP"], st["node"]["podCIDR"], st["node"]["netns"],
-        st["node"].get("cni", "bridge")))
-    print("%-12s %-44s %-6s %-10s %-8s %s" % ("NAMESPACE", "POD", "READY", "STATUS", "RESTARTS", "IP"))
+    for n in statefile.nodes(st):
+        print("node %s  InternalIP %s  podCIDR %s  netns %s  pod network %s" % (
+            n["name"], n["internalIP"], n["podCIDR"], n["netns"], n.get("cni", "bridge")))
+    print("%-12s %-44s %-6s %-10s %-8s %-15s %s" % ("NAMESPACE", "POD", "READY", "STATUS", "RESTARTS", "IP",
+                                                    "NODE"))
     for p in st["pods"]:
         cs = p.get("containers", [])
-        print("%-12s %-44s %-6s %-10s %-8d %s" % (p["namespace"], p["name"],
-                                                  "%d/%d" % (sum(1 for c in cs if c.get("ready")), len(cs)),
-                                                  p["phase"], sum(c.get("restartCount", 0) for c in cs),
-                                                  p["podIP"]))
+        print("%-12s %-44s %-6s %-10s %-8d %-15s %s" % (
+            p["namespace"], p["name"], "%d/%d" % (sum(1 for c in cs if c.get("ready")), len(cs)),
+            p["phase"], sum(c.get("restartCount", 0) for c in cs), p["podIP"], p.get("node", "")))
     print("%-12s %-24s %-16s %s" % ("NAMESPACE", "SERVICE", "CLUSTER-IP", "ENDPOINTS"))
     for s in st["services"]:
         eps = ",".join("%s:%d" % (e["ip"], pp["port"]) for e in s["endpoints"] if e["ready"] for pp in e["ports"])

@@ -37,6 +37,26 @@ KUBERNETES_SVC_IP = "10.96.0.1"
 DNS_IP = "10.96.0.10"
 CLUSTER_DOMAIN = "cluster.local"
 
+# Several nodes (`up --nodes N`): node k (0-based) is netns bm-node (k = 0) or bm-node-<k+1>, named
+# sim-node-<k+1>, with uplink bm-node<k> (root 169.254.123.<4k+1>/30, InternalIP .<4k+2>) and pod
+# CIDR 10.244.<k>.0/24. The nodes share one L2 segment, bridge br0 of netns bm-fabric (their eth1),
+# over which each routes the other nodes' pod CIDRs via their InternalIPs, as a routed CNI does.
+MAX_NODES = 8
+FABRIC_NETNS = "bm-fabric"
+FABRIC_BRIDGE = "br0"
+FABRIC_LINK = "eth1"  # node side
+MULTI_POD_CIDR = "10.244.0.0/16"
+
+
+def node_facts(k):
+    """Names and addresses of node k (0-based); k = 0 is the one-node cluster's node, unchanged."""
+    return {"index": k, "name": "sim-node-%d" % (k + 1),
+            "netns": NODE_NETNS if k == 0 else "%s-%d" % (NODE_NETNS, k + 1),
+            "internalIP": "169.254.123.%d" % (4 * k + 2), "rootLink": "bm-node%d" % k,
+            "rootLinkIP": "169.254.123.%d" % (4 * k + 1), "podCIDR": "10.244.%d.0/24" % k,
+            "bridge": BRIDGE, "bridgeIP": "10.244.%d.1" % k}
+
+
 API_LISTEN = "127.0.0.1:6443"
 APISERVER_MODULE = "simk8s.apiserver"
 AGENT = os.path.join(REPO, "build", "bpfmirror-agent")

@@ -47,3 +47,8 @@ def ledger_read():
     except OSError:
         pass
     return out
+
+
+def nodes(st):
+    """The nodes of a state: `nodes` (several nodes), else the one `node` (older states)."""
+    return st.get("nodes") or [st["node"]]

@@ -15,6 +15,7 @@ State file (written by scripts/simcluster; re-read whenever its mtime, size or
 inode changes; write it atomically with rename, a half-written file is ignored):
 { "node": {"name": "sim-node-1", "internalIP": "169.254.123.2",
            "podCIDR": "10.244.0.0/24", "labels": {...}?},
+  "nodes": [ same as "node", one per node ]?,   # several nodes: a Node object each
   "createdAt": "RFC3339 or epoch seconds"?,     # creation time of manifest objects
   "objects": [ raw manifest objects as JSON: Namespace, ConfigMap, Deployment,
                StatefulSet, DaemonSet, Service, Pod, ServiceAccount, Secret ],

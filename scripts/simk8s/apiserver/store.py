@@ -108,7 +108,7 @@ class ClusterView(PodsMixin, WorkloadsMixin):
         self._build_simple("Secret", "secrets")
         self._build_namespaces()
         self._build_serviceaccounts()
-        self._build_node()
+        self._build_nodes()
         for items in self.objects.values():
             items.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
 
@@ -157,13 +157,21 @@ class ClusterView(PodsMixin, WorkloadsMixin):
                 self._manifest_meta(obj)
                 self._add("serviceaccounts", obj)
 
-    def _build_node(self):
-        node = self.state.get("node") if isinstance(self.state.get("node"), dict) else {}
-        ip = self.node_ip
+    def _build_nodes(self):
+        """A Node per entry of `nodes` (several nodes), else the one `node` (or what the pods say)."""
+        nodes = [n for n in self.state.get("nodes") or [] if isinstance(n, dict) and n.get("name")]
+        if not nodes:
+            self._build_node({}, self.node_name, self.node_ip)
+        for n in nodes:
+            self._build_node(n, n["name"], n.get("internalIP", ""))
+
+    def _build_node(self, node, name, ip):
+        if not node:
+            node = self.state.get("node") if isinstance(self.state.get("node"), dict) else {}
         cidr = node.get("podCIDR", "")
         uname = os.uname()
         arch = node_arch()
-        labels = {"kubernetes.io/hostname": self.node_name, "kubernetes.io/os": "linux",
+        labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
                   "kubernetes.io/arch": arch, "beta.kubernetes.io/os": "linux",
                   "beta.kubernetes.io/arch": arch}
         labels.update(node.get("labels") or {})
@@ -185,13 +193,13 @@ class ClusterView(PodsMixin, WorkloadsMixin):
         capacity = {"cpu": str(os.cpu_count() or 1), "memory": "%dKi" % mem_kib, "pods": "110",
                     "ephemeral-storage": "0"}
         obj = {"kind": "Node", "apiVersion": "v1",
-               "metadata": make_meta("Node", self.node_name, None,
-                                 self.uid_of("Node", None, self.node_name), self.created, labels,
+               "metadata": make_meta("Node", name, None,
+                                 self.uid_of("Node", None, name), self.created, labels,
                                  {"node.alpha.kubernetes.io/ttl": "0"}),
                "spec": {}, "status": {
                    "capacity": capacity, "allocatable": dict(capacity), "conditions": conds,
                    "addresses": [{"type": "InternalIP", "address": ip},
-                                 {"type": "Hostname", "address": self.node_name}],
+                                 {"type": "Hostname", "address": name}],
                    "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
                    "nodeInfo": {"machineID": "", "systemUUID": "", "bootID": "",
                                 "kernelVersion": uname.release, "osImage": "simcluster",

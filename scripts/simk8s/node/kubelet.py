@@ -1,8 +1,11 @@
 """The simulated kubelet: starts every pod's containers, runs their probes (kube-probe UA), restarts them, keeps pod status and Service endpoints in state.json.
 
-Runs inside the node namespace (so probes come from the node, 10.244.0.1), as a bounded
-background process started by `simcluster up` and stopped by `simcluster down`.
+Runs inside the first node's namespace, as a bounded background process started by
+`simcluster up` and stopped by `simcluster down`. It serves every node: a probe runs in a
+thread that has joined the network namespace of its pod's node (so probes come from that
+node's cni0 address, 10.244.<k>.1), and kube-proxy's table is written on every node.
 """
+import ctypes
 import http.client
 import json
 import os
@@ -18,6 +21,8 @@ import time
 from simk8s import config, statefile
 from simk8s.node import kubeproxy, manifests, runtime
 
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
 BACKOFF_MAX = 20.0  # real kubelet: 10 s doubling to 5 min; short here so tests recover fast
 FAST_READY_PERIOD = 0.2  # until the first readiness success (keeps `up` to a few seconds)
 
@@ -54,6 +59,8 @@ class Kubelet:
         self.endpoints_key = None
         self.volumes = {}
         self.etc = {}
+        self.nodes = statefile.nodes(st)
+        self.node_netns = {n["name"]: n["netns"] for n in self.nodes}
         for pod in st["pods"]:
             for c in pod["object"]["spec"].get("containers", []):
                 self.containers.append(Container(pod, c))
@@ -127,11 +134,25 @@ class Kubelet:
                 return int(p["containerPort"])
         raise ValueError("unknown port name %s" % port)
 
+    def join_node(self, pod):
+        """Move the calling probe thread into the network namespace of the pod's node (setns is per thread)."""
+        netns = self.node_netns.get(pod["node"], config.NODE_NETNS)
+        if netns == config.NODE_NETNS:
+            return  # the kubelet runs there
+        fd = os.open("/run/netns/" + netns, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            if _libc.setns(fd, CLONE_NEWNET) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, "setns %s: %s" % (netns, os.strerror(err)))
+        finally:
+            os.close(fd)
+
     def run_probe(self, c, kind, ps):
         ok = False
         detail = ""
         timeout = float(ps.get("timeoutSeconds", 1))
         try:
+            self.join_node(c.pod)
             if "httpGet" in ps:
                 g = ps["httpGet"]
                 host = g.get("host") or c.pod["podIP"]
@@ -275,7 +296,7 @@ class Kubelet:
         key = json.dumps([(s["name"], s["endpoints"]) for s in self.st["services"]], sort_keys=True)
         if key != self.endpoints_key:
             try:
-                kubeproxy.apply(self.st["services"])
+                kubeproxy.apply(self.st["services"], self.nodes)
                 self.endpoints_key = key
             except RuntimeError as e:
                 log(str(e))

@@ -6,8 +6,13 @@ from simk8s import config
 TABLE = "simcluster"
 
 
-def ruleset(services):
-    """nft script that replaces the whole table in one transaction."""
+def ruleset(services, bridge_ip=None):
+    """nft script that replaces the whole table in one transaction (for the node whose cni0 has bridge_ip).
+
+    Every node gets the same DNAT to all ready endpoints, wherever they run: a pod on another
+    node is reached over the routes between nodes (netsetup.connect_nodes).
+    """
+    bridge_ip = bridge_ip or config.BRIDGE_IP
     dnat = []
     reject = []
     hairpin = set()
@@ -43,7 +48,7 @@ def ruleset(services):
     lines.append("  chain postrouting { type nat hook postrouting priority srcnat; policy accept;")
     # A pod reaching itself through its Service (hairpin) gets the node address as source.
     for ip in sorted(hairpin):
-        lines.append("    ip saddr %s ip daddr %s ct status dnat snat ip to %s" % (ip, ip, config.BRIDGE_IP))
+        lines.append("    ip saddr %s ip daddr %s ct status dnat snat ip to %s" % (ip, ip, bridge_ip))
     lines.append("  }")
     lines.append("  chain noendpoints {")
     lines += ["    " + r for r in reject]
@@ -58,9 +63,11 @@ def ruleset(services):
     return "\n".join(lines) + "\n"
 
 
-def apply(services):
-    script = ruleset(services)
-    p = subprocess.run(["ip", "netns", "exec", config.NODE_NETNS, "nft", "-f", "-"], input=script,
-                       text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    if p.returncode != 0:
-        raise RuntimeError("nft: %s\n%s" % (p.stderr.strip(), script))
+def apply(services, nodes=None):
+    """Rewrite the table on every node (default: the first node only)."""
+    for node in nodes or [config.node_facts(0)]:
+        script = ruleset(services, node["bridgeIP"])
+        p = subprocess.run(["ip", "netns", "exec", node["netns"], "nft", "-f", "-"], input=script,
+                           text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if p.returncode != 0:
+            raise RuntimeError("nft on %s: %s\n%s" % (node["name"], p.stderr.strip(), script))

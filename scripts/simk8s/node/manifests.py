@@ -118,7 +118,8 @@ def _container_port(spec, name_or_num):
     return None
 
 
-def make_pod(name, ns, template, owner, extra_labels, ip, ts, rv, generate_name=None, hostname=None):
+def make_pod(name, ns, template, owner, extra_labels, ip, ts, rv, generate_name=None, hostname=None,
+             node=None):
     tmd = template.get("metadata") or {}
     spec = copy.deepcopy(template.get("spec") or {})
     spec.setdefault("restartPolicy", "Always")
@@ -127,7 +128,8 @@ def make_pod(name, ns, template, owner, extra_labels, ip, ts, rv, generate_name=
     spec.setdefault("schedulerName", "default-scheduler")
     spec.setdefault("serviceAccountName", spec.get("serviceAccount", "default"))
     spec.setdefault("serviceAccount", spec["serviceAccountName"])
-    spec["nodeName"] = config.NODE_NAME
+    node = node or config.node_facts(0)
+    spec["nodeName"] = node["name"]
     if hostname:
         spec.setdefault("hostname", hostname)
     for c in spec.get("containers", []):
@@ -146,12 +148,12 @@ def make_pod(name, ns, template, owner, extra_labels, ip, ts, rv, generate_name=
     if owner:
         md["ownerReferences"] = [owner_ref(owner)]
     host_net = bool(spec.get("hostNetwork"))
-    pod_ip = config.NODE_IP if host_net else ip
+    pod_ip = node["internalIP"] if host_net else ip
     obj = {"apiVersion": "v1", "kind": "Pod", "metadata": md, "spec": spec,
            "status": {"phase": "Pending", "qosClass": qos_class(spec)}}
-    netns = config.NODE_NETNS if host_net else "%s%s-%s" % (config.POD_NETNS_PREFIX, ns, name)
+    netns = node["netns"] if host_net else "%s%s-%s" % (config.POD_NETNS_PREFIX, ns, name)
     return {"name": name, "namespace": ns, "uid": md["uid"], "podIP": pod_ip,
-            "hostIP": config.NODE_IP, "node": config.NODE_NAME, "hostNetwork": host_net,
+            "hostIP": node["internalIP"], "node": node["name"], "hostNetwork": host_net,
             "netns": netns, "hostVeth": None if host_net else host_veth_name(netns),
             "phase": "Pending", "ready": False, "labels": labels,
             "ownerReferences": md.get("ownerReferences", []),
@@ -181,20 +183,42 @@ def qos_class(spec):
     return "Guaranteed" if guaranteed else "Burstable"
 
 
-def expand(docs):
-    """Return (objects, pods, services) for a fresh cluster built from manifest docs."""
+class Scheduler:
+    """Places pods on nodes, round robin over all pods (so a Deployment's replicas land on different
+    nodes), and gives each pod the next address of its node's pod CIDR."""
+
+    def __init__(self, nodes):
+        self.nodes = nodes
+        self.turn = 0
+        self.next_ip = {n["name"]: 2 for n in nodes}
+
+    def place(self, node=None):
+        if node is None:
+            node = self.nodes[self.turn % len(self.nodes)]
+            self.turn += 1
+        net = ipaddress.ip_network(node["podCIDR"])
+        a = str(net.network_address + self.next_ip[node["name"]])
+        # .254 is the client's address on the first node; kept free on every node alike.
+        if a.endswith(".254") or a == str(net.broadcast_address):
+            raise ManifestError("pod CIDR %s exhausted" % node["podCIDR"])
+        self.next_ip[node["name"]] += 1
+        return node, a
+
+
+def expand(docs, nodes=None, scale=None):
+    """Return (objects, pods, services) for a fresh cluster built from manifest docs.
+
+    nodes: the node facts (config.node_facts), default one node; scale: {workload name: replicas}
+    overriding the replicas of Deployments and StatefulSets of that name.
+    """
     ts = statefile.now_rfc3339()
     rv = 1000
     objs = []
-    pod_net = ipaddress.ip_network(config.POD_CIDR)
-    next_ip = [2]
+    sched = Scheduler(nodes or [config.node_facts(0)])
+    scale = scale or {}
 
-    def ip():
-        a = str(pod_net.network_address + next_ip[0])
-        if a in (config.CLIENT_IP, str(pod_net.broadcast_address)):
-            raise ManifestError("pod CIDR exhausted")
-        next_ip[0] += 1
-        return a
+    def replicas(d):
+        return int(scale.get(d["metadata"]["name"], d["spec"].get("replicas", 1)))
 
     def rvn():
         nonlocal rv
@@ -259,7 +283,8 @@ def expand(docs):
             tmpl = d["spec"]["template"]
             h = template_hash(tmpl)
             rs_name = "%s-%s" % (md["name"], h)
-            n = int(d["spec"].get("replicas", 1))
+            n = replicas(d)
+            d["spec"]["replicas"] = n
             rs_tmpl = copy.deepcopy(tmpl)
             rs_tmpl.setdefault("metadata", {}).setdefault("labels", {})["pod-template-hash"] = h
             sel = copy.deepcopy(d["spec"].get("selector") or {"matchLabels": dict(tmpl["metadata"]["labels"])})
@@ -279,29 +304,36 @@ def expand(docs):
                     if pn not in names:
                         break
                 names.add(pn)
-                pods.append(make_pod(pn, md["namespace"], tmpl, rs, {"pod-template-hash": h}, ip(), ts,
-                                     rvn(), generate_name=rs_name + "-"))
+                node, ip = sched.place()
+                pods.append(make_pod(pn, md["namespace"], tmpl, rs, {"pod-template-hash": h}, ip, ts,
+                                     rvn(), generate_name=rs_name + "-", node=node))
         elif kind == "StatefulSet":
             tmpl = d["spec"]["template"]
             rev = "%s-%s" % (md["name"], template_hash(tmpl))
-            for i in range(int(d["spec"].get("replicas", 1))):
+            d["spec"]["replicas"] = replicas(d)
+            for i in range(d["spec"]["replicas"]):
                 pn = "%s-%d" % (md["name"], i)
+                node, ip = sched.place()
                 pod = make_pod(pn, md["namespace"], tmpl, d,
                                {"controller-revision-hash": rev,
                                 "statefulset.kubernetes.io/pod-name": pn,
-                                "apps.kubernetes.io/pod-index": str(i)}, ip(), ts, rvn(), hostname=pn)
+                                "apps.kubernetes.io/pod-index": str(i)}, ip, ts, rvn(), hostname=pn,
+                               node=node)
                 if d["spec"].get("serviceName"):
                     pod["object"]["spec"].setdefault("subdomain", d["spec"]["serviceName"])
                 pods.append(pod)
         elif kind == "DaemonSet":
             tmpl = d["spec"]["template"]
             h = template_hash(tmpl)
-            pods.append(make_pod("%s-%s" % (md["name"], random_suffix()), md["namespace"], tmpl, d,
-                                 {"controller-revision-hash": h, "pod-template-generation": "1"},
-                                 ip(), ts, rvn(), generate_name=md["name"] + "-"))
+            for node in sched.nodes:  # one pod per node
+                node, ip = sched.place(node)
+                pods.append(make_pod("%s-%s" % (md["name"], random_suffix()), md["namespace"], tmpl, d,
+                                     {"controller-revision-hash": h, "pod-template-generation": "1"},
+                                     ip, ts, rvn(), generate_name=md["name"] + "-", node=node))
         elif kind == "Pod":
+            node, ip = sched.place()
             pod = make_pod(md["name"], md["namespace"], {"metadata": md, "spec": d.get("spec")}, None,
-                           {}, ip(), ts, rvn())
+                           {}, ip, ts, rvn(), node=node)
             pod["uid"] = pod["object"]["metadata"]["uid"] = md["uid"]
             pods.append(pod)
             continue  # the Pod object lives in pods[]

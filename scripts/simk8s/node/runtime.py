@@ -273,7 +273,7 @@ def start_container(st, pod, c, volumes, etc_mounts):
             pod["object"]["spec"].get("hostname", pod["name"]),
             "env": env, "argv": argv, "binary": binary, "cwd": c.get("workingDir", "/")}
     if pod["hostNetwork"]:
-        spec["hostname"] = config.NODE_NAME
+        spec["hostname"] = pod["node"]
     specfile = os.path.join(pod_dir(pod), "%s.json" % c["name"])
     with open(specfile, "w") as f:
         json.dump(spec, f)
