@@ -1,6 +1,7 @@
 /* Per-connection request router: one exchange at a time, each to the first matching session or the
  * app. */
 #include "router.h"
+#include "h2proxy.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -197,6 +198,7 @@ struct router {
 	bool client_eof;
 	bool close_after; /* close the client once the exchange completes */
 	bool in_client;	  /* guards against processing the client buffer re-entrantly */
+	struct h2proxy *h2; /* HTTP/2 prior knowledge: the connection is routed per stream */
 	struct router_stats stats;
 };
 
@@ -284,6 +286,7 @@ void router_free(struct router *r)
 {
 	if (!r)
 		return;
+	h2proxy_free(r->h2);
 	http1_free(r->req);
 	http1_free(r->resp);
 	free(r->cin.p);
@@ -663,12 +666,34 @@ static void start_passthrough(struct router *r)
 	start_tunnel(r, u->id);
 }
 
+/*
+ * The HTTP/2 client preface hands the connection to the per-stream proxy
+ * (agent/l7/h2proxy.h); true when it did, or when a prefix of the preface
+ * needs more bytes.
+ */
+static bool sniff_h2(struct router *r)
+{
+	size_t n = buf_used(&r->cin);
+	int s = h2proxy_sniff(r->cin.p + r->cin.off, n);
+
+	if (s <= 0)
+		return s == 0 && n < r->lim.client_buf;
+	r->h2 = h2proxy_new(r->ops, r->ctx, r->table, &r->stats);
+	if (!r->h2) {
+		finish(r, true);
+		return true;
+	}
+	h2proxy_client_data(r->h2, r->cin.p + r->cin.off, n);
+	buf_consume(&r->cin, n);
+	return true;
+}
+
 static void sniff(struct router *r)
 {
 	size_t n = buf_used(&r->cin);
 	enum http1_sniff s;
 
-	if (n == 0)
+	if (n == 0 || sniff_h2(r))
 		return;
 	s = http1_sniff(r->cin.p + r->cin.off, n);
 	if (s == HTTP1_SNIFF_MORE && n < ROUTER_SNIFF_MAX && n < r->lim.client_buf)
@@ -686,6 +711,8 @@ size_t router_client_data(struct router *r, const void *data, size_t len)
 	const uint8_t *d = data;
 	size_t taken = 0, n;
 
+	if (r->h2)
+		return h2proxy_client_data(r->h2, data, len);
 	if (r->state == R_CLOSED)
 		return len;
 	/* the common case forwards straight from the caller's buffer */
@@ -707,6 +734,8 @@ size_t router_client_data(struct router *r, const void *data, size_t len)
 
 void router_client_eof(struct router *r)
 {
+	if (r->h2)
+		return h2proxy_client_eof(r->h2);
 	r->client_eof = true;
 	switch (r->state) {
 	case R_SNIFF:
@@ -943,6 +972,8 @@ size_t router_upstream_data(struct router *r, uint32_t up, const void *data, siz
 	const uint8_t *d = data;
 	size_t taken = 0;
 
+	if (r->h2)
+		return h2proxy_upstream_data(r->h2, up, data, len);
 	if (r->state == R_CLOSED || !up_get(r, up))
 		return len;
 	if (buf_used(&r->uin) > 0 && r->uin_up != up) {
@@ -963,6 +994,8 @@ size_t router_upstream_data(struct router *r, uint32_t up, const void *data, siz
 
 void router_upstream_eof(struct router *r, uint32_t up)
 {
+	if (r->h2)
+		return h2proxy_upstream_eof(r->h2, up);
 	if (r->state == R_CLOSED || !up_get(r, up))
 		return;
 	if (r->uin_up == up && buf_used(&r->uin) > 0) {
@@ -974,6 +1007,8 @@ void router_upstream_eof(struct router *r, uint32_t up)
 
 void router_upstream_error(struct router *r, uint32_t up, int err)
 {
+	if (r->h2)
+		return h2proxy_upstream_error(r->h2, up, err);
 	(void)err;
 	if (r->state == R_CLOSED || !up_get(r, up))
 		return;
@@ -984,6 +1019,8 @@ void router_upstream_error(struct router *r, uint32_t up, int err)
 
 void router_set_client_blocked(struct router *r, bool blocked)
 {
+	if (r->h2)
+		return h2proxy_set_client_blocked(r->h2, blocked);
 	r->client_blocked = blocked;
 	if (!blocked)
 		drain_upstream_buffer(r);
@@ -993,6 +1030,8 @@ void router_set_upstream_blocked(struct router *r, uint32_t up, bool blocked)
 {
 	struct upstream *u = up_get(r, up);
 
+	if (r->h2)
+		return h2proxy_set_upstream_blocked(r->h2, up, blocked);
 	if (!u)
 		return;
 	u->blocked = blocked;
@@ -1006,6 +1045,8 @@ void router_set_upstream_blocked(struct router *r, uint32_t up, bool blocked)
 
 size_t router_client_room(const struct router *r)
 {
+	if (r->h2)
+		return h2proxy_client_room(r->h2);
 	if (r->state == R_CLOSED)
 		return 0;
 	return buf_room(&r->cin, r->lim.client_buf);
@@ -1013,6 +1054,8 @@ size_t router_client_room(const struct router *r)
 
 size_t router_upstream_room(const struct router *r, uint32_t up)
 {
+	if (r->h2)
+		return h2proxy_upstream_room(r->h2, up);
 	if (r->state == R_CLOSED || !up_get(r, up))
 		return 0;
 	if (buf_used(&r->uin) > 0 && r->uin_up != up)
@@ -1027,6 +1070,8 @@ unsigned router_sniff_timeout_ms(const struct router *r)
 
 bool router_done(const struct router *r)
 {
+	if (r->h2)
+		return h2proxy_done(r->h2);
 	return r->state == R_CLOSED;
 }
 
