@@ -117,6 +117,8 @@ static size_t hb_take(struct h2buf *b, uint8_t *out, size_t max)
 {
 	size_t n = hb_used(b) < max ? hb_used(b) : max;
 
+	if (!n)
+		return 0;
 	memcpy(out, b->p + b->off, n);
 	b->off += n;
 	if (b->off == b->len)
