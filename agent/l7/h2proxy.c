@@ -138,7 +138,7 @@ static void hdrs_clear(struct h2hdrs *h)
 static int hdrs_add(struct h2hdrs *h, const uint8_t *name, size_t nlen, const uint8_t *value,
 		    size_t vlen)
 {
-	uint8_t *blk;
+	nghttp2_nv *f;
 
 	/* RFC 9113 6.5.2 counts 32 bytes of overhead per field */
 	if (h->n >= H2_MAX_HEADERS || h->bytes + nlen + vlen + 32 > H2_MAX_HEADER_LIST)
@@ -151,14 +151,19 @@ static int hdrs_add(struct h2hdrs *h, const uint8_t *name, size_t nlen, const ui
 		h->nv = nv;
 		h->cap = cap;
 	}
-	blk = malloc(nlen + vlen + 2);
-	if (!blk)
+	f = &h->nv[h->n];
+	f->name = malloc(nlen + vlen + 2);
+	if (!f->name)
 		return -ENOMEM;
-	memcpy(blk, name, nlen);
-	blk[nlen] = 0;
-	memcpy(blk + nlen + 1, value, vlen);
-	blk[nlen + 1 + vlen] = 0;
-	h->nv[h->n++] = (nghttp2_nv){blk, blk + nlen + 1, nlen, vlen, NGHTTP2_NV_FLAG_NONE};
+	memcpy(f->name, name, nlen);
+	f->name[nlen] = 0;
+	f->value = f->name + nlen + 1;
+	memcpy(f->value, value, vlen);
+	f->value[vlen] = 0;
+	f->namelen = nlen;
+	f->valuelen = vlen;
+	f->flags = NGHTTP2_NV_FLAG_NONE;
+	h->n++;
 	h->bytes += nlen + vlen + 32;
 	return 0;
 }
@@ -497,7 +502,8 @@ static int srv_frame_recv(nghttp2_session *session, const nghttp2_frame *f, void
 
 	if (f->hd.type == NGHTTP2_RST_STREAM) {
 		p->st.client_resets++;
-		if (s && !s->resp_submitted && p->st.client_resets > H2_FREE_RESETS + p->completed) {
+		if (s && !s->resp_submitted &&
+		    p->st.client_resets > H2_FREE_RESETS + p->completed) {
 			/* rapid reset: streams opened and cancelled to make us work */
 			p->st.protocol_errors++;
 			nghttp2_session_terminate_session(session, NGHTTP2_ENHANCE_YOUR_CALM);
@@ -608,8 +614,8 @@ static void up_headers_done(struct h2stream *s, bool end)
 	}
 	s->resp_final = true;
 	s->resp_end = end;
-	if (s->c_open &&
-	    nghttp2_submit_response(p->server, s->cid, s->resp.nv, s->resp.n, end ? NULL : &prd) == 0)
+	if (s->c_open && nghttp2_submit_response(p->server, s->cid, s->resp.nv, s->resp.n,
+						 end ? NULL : &prd) == 0)
 		s->resp_submitted = true;
 	hdrs_clear(&s->resp);
 	hdrs_clear(&s->req); /* answered: never resent */
@@ -770,7 +776,8 @@ static void pump(struct h2proxy *p)
 	for (int round = 0; moved && round < H2_PUMP_ROUNDS && !p->closed; round++) {
 		moved = false;
 		pump_ups(p, &moved);
-		if (!p->closed && !p->client_blocked && send_session(p, p->server, NULL, &moved) < 0) {
+		if (!p->closed && !p->client_blocked &&
+		    send_session(p, p->server, NULL, &moved) < 0) {
 			p->st.protocol_errors++;
 			finish(p, true);
 		}

@@ -53,7 +53,7 @@ bool h2proxy_done(const struct h2proxy *p);
 /* Hostile-input counters of this connection (also in the agent's log on close). */
 struct h2proxy_stats {
 	uint64_t streams;
-	uint64_t client_resets;	  /* RST_STREAM from the client */
+	uint64_t client_resets;	   /* RST_STREAM from the client */
 	uint64_t header_overflows; /* header lists over the limit: stream reset */
 	uint64_t protocol_errors;  /* connection ended for a protocol error or flood */
 };

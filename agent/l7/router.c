@@ -196,8 +196,8 @@ struct router {
 	bool tunnel_up_eof;
 	bool client_blocked;
 	bool client_eof;
-	bool close_after; /* close the client once the exchange completes */
-	bool in_client;	  /* guards against processing the client buffer re-entrantly */
+	bool close_after;   /* close the client once the exchange completes */
+	bool in_client;	    /* guards against processing the client buffer re-entrantly */
 	struct h2proxy *h2; /* HTTP/2 prior knowledge: the connection is routed per stream */
 	struct router_stats stats;
 };

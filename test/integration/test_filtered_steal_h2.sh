@@ -7,20 +7,38 @@
 # 300 streams (up to 90 concurrent) alternating x-dev team-a / team-b / none
 # are each answered by the right party, none lost; a 3 MiB answer crosses
 # the router under flow control; the pod stays Ready and the router's metrics
-# count the streams. Root only; 77 = skipped. KEEP=1 keeps the temporary
-# directory as /tmp/keep_fsteal_h2.
+# count the streams. Then gRPC (python3-grpcio on both sides): two
+# developers with header filters on deployment/grpc-echo plus unmarked
+# calls; 300 concurrent unary calls on one channel, server streaming, client
+# streaming, bidirectional, a 4 MiB answer and a deadline (the cancellation
+# reaches the developer's server) each land on the right party. The services
+# come from test/cluster/manifests/h2/. Root only; 77 = skipped. KEEP=1 keeps
+# the temporary directory as /tmp/keep_fsteal_h2.
 . "$(dirname "$0")/lib.sh"
 need jq nghttpd /usr/bin/python3
-/usr/bin/python3 -c 'import h2' 2>/dev/null || { echo "skip: python3-h2 missing"; exit 77; }
+/usr/bin/python3 -c 'import h2, grpc' 2>/dev/null || { echo "skip: python3-h2 or python3-grpcio missing"; exit 77; }
 A=
 B=
+GA=
+GB=
 on_exit() {
-	[ -n "$KEEP" ] && cp -r "$T" /tmp/keep_fsteal_h2
-	for p in $A $B; do kill "$p" 2>/dev/null; done
+	if [ -n "$KEEP" ]; then
+		$SC logs "$(jq -r '.pods[] | select(.name|startswith("bpfmirror-agent")) | .name' "$STATE" | head -1)" \
+			-n bpfmirror >"$T/agent.log" 2>&1
+		rm -rf /tmp/keep_fsteal_h2
+		cp -r "$T" /tmp/keep_fsteal_h2
+	fi
+	for p in $A $B $GA $GB; do kill "$p" 2>/dev/null; done
 	sleep 0.3
-	for p in $A $B; do kill -9 "$p" 2>/dev/null; done
+	for p in $A $B $GA $GB; do kill -9 "$p" 2>/dev/null; done
 }
-start_cluster
+# start_cluster with the HTTP/2 services added to the default manifests
+make_temp
+CLUSTER=1
+$SC up test/cluster/manifests/*.yaml test/cluster/manifests/h2/*.yaml >"$T/up.log" 2>&1 || { cat "$T/up.log"; give_up "simcluster up"; }
+STATE=$($SC state)
+KUBECONFIG=$($SC kubeconfig)
+export KUBECONFIG
 METRICS=$(jq -r '.node.internalIP' "$STATE"):47101
 
 # Content of each developer's local server: /who and /b/who say who answers.
@@ -81,4 +99,36 @@ sleep 0.3
 $SC client -- /usr/bin/python3 test/tools/h2client.py h2-echo 80 /who 100 team-a - >"$T/r4.json"
 [ "$(count "$T/r4.json" team-a deployed)" = 50 ] && [ "$(jq -r .ok "$T/r4.json")" = 100 ] &&
 	ok "after team-a left its streams go to the pod" || bad "after detach: $(cat "$T/r4.json")"
+
+# ---- gRPC -----------------------------------------------------------------
+start_grpc_dev() {
+	build/bpfmirror attach deployment/grpc-echo --steal --header "^x-dev: $1\$" --connect direct -- \
+		env NAME="$1" PORT=8080 test/cluster/apps/grpc-echo >"$T/g-$1.out" 2>"$T/g-$1.err" &
+	echo $!
+}
+GA=$(start_grpc_dev team-a)
+GB=$(start_grpc_dev team-b)
+wait_stealing g-team-a || give_up "gRPC team-a never stole"
+wait_stealing g-team-b || give_up "gRPC team-b never stole"
+wait_for "$T/g-team-a.out" listening 100
+wait_for "$T/g-team-b.out" listening 100
+ok "two developers attached to a gRPC service with header filters"
+$SC client -- /usr/bin/python3 test/tools/grpcclient.py grpc-echo:80 300 team-a team-b - >"$T/g.json" 2>"$T/g.err"
+echo "   gRPC: $(head -c 600 "$T/g.json")"
+for v in team-a team-b -; do
+	a=$v
+	[ "$v" = - ] && a=deployed
+	[ "$(jq -r --arg v "$v" --arg a "$a" '.unary[$v][$a] // 0' "$T/g.json")" = 100 ] &&
+		ok "gRPC $v: 100 concurrent unary calls answered by $a" || bad "gRPC unary $v: $(jq -c --arg v "$v" '.unary[$v]' "$T/g.json")"
+	jq -e --arg v "$v" --arg a "$a" '.stream[$v] == [50, [$a]] and .sum[$v] == ($a + " 10000") and
+		.chat[$v] == [($a + " 1"), ($a + " 2"), ($a + " 3")] and .big[$v][0] == 4194304 and
+		(.big[$v][1] | startswith($a[0:6])) and .deadline[$v] == "StatusCode.DEADLINE_EXCEEDED"' "$T/g.json" >/dev/null &&
+		ok "gRPC $v: server/client/bidi streaming, 4 MiB, deadline, all by $a" ||
+		bad "gRPC $v: $(jq -c --arg v "$v" '[.stream[$v], .sum[$v], .chat[$v], .big[$v], .deadline[$v]]' "$T/g.json") $(tail -3 "$T/g.err")"
+done
+grep -q cancelled "$T/g-team-a.out" && grep -q cancelled "$T/g-team-b.out" &&
+	ok "the deadline's cancellation reached the developers' servers" || bad "no cancellation seen by a developer"
+$SC status >"$T/status2" 2>&1
+POD=$(grep -E 'grpc-echo-[a-z0-9]+-[a-z0-9]+ ' "$T/status2")
+echo "$POD" | grep -qE ' 1/1 +Running +0 ' && ok "the gRPC pod is still Ready, no restart" || bad "gRPC pod: $POD"
 finish

@@ -130,8 +130,8 @@ static const char *up_name(const struct fake_up *u)
 	return u->target == SID_A ? "dev-a" : u->target == SID_B ? "dev-b" : "app";
 }
 
-static ssize_t zero_read(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t len,
-			 uint32_t *flags, nghttp2_data_source *src, void *ud)
+static ssize_t zero_read(nghttp2_session *s, int32_t sid, uint8_t *buf, size_t len, uint32_t *flags,
+			 nghttp2_data_source *src, void *ud)
 {
 	size_t *left = src->ptr;
 	size_t n = *left < len ? *left : len;
