@@ -764,7 +764,8 @@ void router_client_eof(struct router *r)
 
 void router_timeout(struct router *r)
 {
-	if (r->state == R_SNIFF)
+	/* an HTTP/2 connection stays in the sniff state: its timer means nothing */
+	if (r->state == R_SNIFF && !r->h2)
 		start_passthrough(r);
 }
 
