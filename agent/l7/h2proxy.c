@@ -483,6 +483,7 @@ static int srv_header(nghttp2_session *session, const nghttp2_frame *f, const ui
 	if (hdrs_add(f->headers.cat == NGHTTP2_HCAT_REQUEST ? &s->req : &s->req_trl, name, nlen,
 		     value, vlen) < 0) {
 		p->st.header_overflows++;
+		p->rs->h2_rejects++;
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	}
 	return 0;
@@ -506,6 +507,7 @@ static int srv_frame_recv(nghttp2_session *session, const nghttp2_frame *f, void
 		    p->st.client_resets > H2_FREE_RESETS + p->completed) {
 			/* rapid reset: streams opened and cancelled to make us work */
 			p->st.protocol_errors++;
+			p->rs->h2_rejects++;
 			nghttp2_session_terminate_session(session, NGHTTP2_ENHANCE_YOUR_CALM);
 		}
 		return 0;
@@ -582,6 +584,7 @@ static int up_header(nghttp2_session *session, const nghttp2_frame *f, const uin
 		return 0;
 	if (hdrs_add(s->resp_final ? &s->resp_trl : &s->resp, name, nlen, value, vlen) < 0) {
 		u->p->st.header_overflows++;
+		u->p->rs->h2_rejects++;
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	}
 	return 0;
@@ -779,6 +782,7 @@ static void pump(struct h2proxy *p)
 		if (!p->closed && !p->client_blocked &&
 		    send_session(p, p->server, NULL, &moved) < 0) {
 			p->st.protocol_errors++;
+			p->rs->h2_rejects++;
 			finish(p, true);
 		}
 	}
@@ -802,6 +806,7 @@ struct h2proxy *h2proxy_new(const struct router_ops *ops, void *ctx,
 	*p = (struct h2proxy){.ops = ops, .ctx = ctx, .table = table, .rs = stats, .next_id = 1};
 	if (nghttp2_session_server_new2(&p->server, srv_callbacks(), p, opt) != 0)
 		goto err;
+	stats->h2 = true;
 	session_setup(p->server);
 	nghttp2_option_del(opt);
 	return p;
@@ -836,6 +841,7 @@ size_t h2proxy_client_data(struct h2proxy *p, const void *data, size_t len)
 	if (n < 0) {
 		/* bad preface, flood, or a fatal protocol error: send the GOAWAY, then close */
 		p->st.protocol_errors++;
+		p->rs->h2_rejects++;
 		p->rs->errors++;
 		nghttp2_session_terminate_session(p->server, NGHTTP2_PROTOCOL_ERROR);
 		if (!p->client_blocked)
@@ -872,6 +878,7 @@ size_t h2proxy_upstream_data(struct h2proxy *p, uint32_t up, const void *data, s
 		return len;
 	if (nghttp2_session_mem_recv(u->s, data, len) < 0) {
 		p->st.protocol_errors++;
+		p->rs->h2_rejects++;
 		up_fail(p, u, true);
 	}
 	pump(p);

@@ -544,6 +544,8 @@ START_TEST(hostile_clients_fail_alone)
 	}
 	shuttle();
 	ck_assert(F.client_closed);
+	ck_assert(router_stats(F.r)->h2);
+	ck_assert_uint_ge(router_stats(F.r)->h2_rejects, 2); /* the header list, the reset flood */
 }
 END_TEST
 
