@@ -1046,8 +1046,10 @@ void router_set_upstream_blocked(struct router *r, uint32_t up, bool blocked)
 
 size_t router_client_room(const struct router *r)
 {
-	if (r->h2)
-		return h2proxy_client_room(r->h2);
+	if (r->h2) {
+		size_t room = h2proxy_client_room(r->h2);
+		return room < r->lim.client_buf ? room : r->lim.client_buf;
+	}
 	if (r->state == R_CLOSED)
 		return 0;
 	return buf_room(&r->cin, r->lim.client_buf);
@@ -1055,8 +1057,10 @@ size_t router_client_room(const struct router *r)
 
 size_t router_upstream_room(const struct router *r, uint32_t up)
 {
-	if (r->h2)
-		return h2proxy_upstream_room(r->h2, up);
+	if (r->h2) {
+		size_t room = h2proxy_upstream_room(r->h2, up);
+		return room < r->lim.upstream_buf ? room : r->lim.upstream_buf;
+	}
 	if (r->state == R_CLOSED || !up_get(r, up))
 		return 0;
 	if (buf_used(&r->uin) > 0 && r->uin_up != up)
