@@ -113,7 +113,8 @@ wait_stealing g-team-b || give_up "gRPC team-b never stole"
 wait_for "$T/g-team-a.out" listening 100
 wait_for "$T/g-team-b.out" listening 100
 ok "two developers attached to a gRPC service with header filters"
-$SC client -- /usr/bin/python3 test/tools/grpcclient.py grpc-echo:80 300 team-a team-b - >"$T/g.json" 2>"$T/g.err"
+GIP=$($SC client -- getent hosts grpc-echo | awk '{print $1}') # the Service's ClusterIP
+$SC client -- /usr/bin/python3 test/tools/grpcclient.py "$GIP:80" 300 team-a team-b - >"$T/g.json" 2>"$T/g.err"
 echo "   gRPC: $(head -c 600 "$T/g.json")"
 for v in team-a team-b -; do
 	a=$v
