@@ -424,6 +424,7 @@ static void up_fail(struct h2proxy *p, struct h2up *u, bool reset)
 	struct h2stream *s, *next;
 	uint32_t id = u->id;
 
+	u->draining = true; /* streams resent below must not land on u again */
 	for (s = p->streams; s; s = next) {
 		next = s->next;
 		if (s->up != u)

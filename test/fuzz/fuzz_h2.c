@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_UP 64
+#define MAX_UP	64
+#define SEP	"UPSTREAM:"
+#define SEP_LEN 9u
 
 static bool open_up[MAX_UP];
 static size_t out_bytes;
@@ -64,15 +66,16 @@ static const struct router_ops ops = {w_client, shut_client, close_client, up_op
 				      up_write, up_shut,     up_close};
 
 /*
- * Input: client bytes after the preface, then (after the first "\xff\xff")
- * bytes every opened upstream sends after an empty SETTINGS frame. Both are
+ * Input: client bytes after the preface, then (after the first SEP, which
+ * real frames rarely contain) bytes every opened upstream sends after an
+ * empty SETTINGS frame. Both are
  * fed in pieces whose sizes come from the data itself.
  */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint8_t settings[9] = {0, 0, 0, 4, 0, 0, 0, 0, 0};
 	static struct route_table *t;
-	const uint8_t *cut = memmem(data, size, "\xff\xff", 2);
+	const uint8_t *cut = memmem(data, size, SEP, SEP_LEN);
 	size_t csize = cut ? (size_t)(cut - data) : size;
 	struct router *r;
 
@@ -96,7 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!open_up[up])
 			continue;
 		router_upstream_data(r, up, settings, sizeof(settings));
-		router_upstream_data(r, up, cut + 2, size - csize - 2);
+		router_upstream_data(r, up, cut + SEP_LEN, size - csize - SEP_LEN);
 	}
 	if (!router_done(r))
 		router_client_eof(r);

@@ -476,6 +476,25 @@ START_TEST(session_fails_before_answer)
 }
 END_TEST
 
+START_TEST(app_fails_before_answer)
+{
+	int32_t id = request("/a", "", NULL, 0, 0);
+	const uint8_t *d;
+	ssize_t n;
+
+	/* the request reaches the router, then the app's connection fails */
+	while ((n = nghttp2_session_mem_send(F.client, &d)) > 0)
+		router_client_data(F.r, d, (size_t)n);
+	ck_assert_uint_eq(F.up[1].target, ROUTER_TARGET_APP);
+	router_upstream_error(F.r, 1, -ECONNRESET);
+	ck_assert(F.up[1].closed);
+	/* resent once, on a fresh connection, never on the failed one */
+	shuttle();
+	expect(id, "app");
+	ck_assert_uint_eq(F.opens, 2);
+}
+END_TEST
+
 START_TEST(client_reset_reaches_upstream)
 {
 	int32_t id = hang_request();
@@ -560,6 +579,7 @@ static Suite *h2proxy_suite(void)
 	tcase_add_test(tc, large_messages_and_probes);
 	tcase_add_test(tc, developer_gone_falls_back);
 	tcase_add_test(tc, session_fails_before_answer);
+	tcase_add_test(tc, app_fails_before_answer);
 	tcase_add_test(tc, client_reset_reaches_upstream);
 	tcase_add_test(tc, hostile_clients_fail_alone);
 	suite_add_tcase(s, tc);
