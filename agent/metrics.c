@@ -130,6 +130,10 @@ size_t metrics_render(const struct agent *ag, char *buf, size_t len)
 			ls.errors);
 		counter(&o, "router_passthrough_total",
 			"Connections passed through untouched (not HTTP/1.x).", ls.passthrough);
+		counter(&o, "router_h2_connections_total", "HTTP/2 connections routed per stream.",
+			ls.h2_conns);
+		counter(&o, "router_h2_rejects_total",
+			"Hostile HTTP/2 input: streams reset or connections ended.", ls.h2_rejects);
 		counter(&o, "router_streams_total", "Streams opened to sessions.",
 			ls.streams_opened);
 		counter(&o, "router_app_connect_errors_total", "Failed connections to the app.",

@@ -5,11 +5,11 @@ set -eu
 
 PKGS="make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
 libyaml-dev libprotobuf-c-dev protobuf-c-compiler check libsubunit-dev
-libcurl4-openssl-dev libjson-c-dev libclang-rt-14-dev
+libcurl4-openssl-dev libjson-c-dev libclang-rt-14-dev libnghttp2-dev
 clang-format clang-tidy cppcheck
 iproute2 iputils-ping procps psmisc kmod curl openssl python3 python3-yaml socat
 redis-server redis-tools wrk nginx-light unzip ca-certificates
-nftables jq"
+nftables jq nghttp2-client nghttp2-server python3-h2 python3-grpcio"
 
 missing=""
 for p in $PKGS; do

@@ -374,6 +374,8 @@ static void conn_free(struct l7conn *c)
 	l7->st.fallbacks += rs->fallbacks;
 	l7->st.errors += rs->errors;
 	l7->st.passthrough += rs->passthrough;
+	l7->st.h2_conns += rs->h2;
+	l7->st.h2_rejects += rs->h2_rejects;
 	for (int i = 0; i < L7_MAX_UPS; i++) {
 		struct l7up *u = &c->ups[i];
 		if (!u->id)
@@ -1016,5 +1018,7 @@ void l7steer_stats(const struct l7steer *l7, struct l7steer_stats *out)
 		out->fallbacks += rs->fallbacks;
 		out->errors += rs->errors;
 		out->passthrough += rs->passthrough;
+		out->h2_conns += rs->h2;
+		out->h2_rejects += rs->h2_rejects;
 	}
 }

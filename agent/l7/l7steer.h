@@ -35,6 +35,8 @@ struct l7steer_stats {
 	uint64_t fallbacks; /* resent to the app after a session failed */
 	uint64_t errors;    /* error responses made by the router */
 	uint64_t passthrough;
+	uint64_t h2_conns;
+	uint64_t h2_rejects; /* hostile HTTP/2 input (agent/l7/h2proxy.h) */
 	uint64_t streams_opened;
 	uint64_t stream_overflows; /* a session sent more than a stream may queue: reset */
 	uint64_t app_connect_errors;

@@ -1,6 +1,7 @@
 /* Per-connection request router: one exchange at a time, each to the first matching session or the
  * app. */
 #include "router.h"
+#include "h2proxy.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -256,8 +257,9 @@ struct router {
 	bool tunnel_up_eof;
 	bool client_blocked;
 	bool client_eof;
-	bool close_after; /* close the client once the exchange completes */
-	bool in_client;	  /* guards against processing the client buffer re-entrantly */
+	bool close_after;   /* close the client once the exchange completes */
+	bool in_client;	    /* guards against processing the client buffer re-entrantly */
+	struct h2proxy *h2; /* HTTP/2 prior knowledge: the connection is routed per stream */
 	struct router_stats stats;
 };
 
@@ -345,6 +347,7 @@ void router_free(struct router *r)
 {
 	if (!r)
 		return;
+	h2proxy_free(r->h2);
 	http1_free(r->req);
 	http1_free(r->resp);
 	free(r->cin.p);
@@ -724,12 +727,34 @@ static void start_passthrough(struct router *r)
 	start_tunnel(r, u->id);
 }
 
+/*
+ * The HTTP/2 client preface hands the connection to the per-stream proxy
+ * (agent/l7/h2proxy.h); true when it did, or when a prefix of the preface
+ * needs more bytes.
+ */
+static bool sniff_h2(struct router *r)
+{
+	size_t n = buf_used(&r->cin);
+	int s = h2proxy_sniff(r->cin.p + r->cin.off, n);
+
+	if (s <= 0)
+		return s == 0 && n < r->lim.client_buf;
+	r->h2 = h2proxy_new(r->ops, r->ctx, r->table, &r->stats);
+	if (!r->h2) {
+		finish(r, true);
+		return true;
+	}
+	h2proxy_client_data(r->h2, r->cin.p + r->cin.off, n);
+	buf_consume(&r->cin, n);
+	return true;
+}
+
 static void sniff(struct router *r)
 {
 	size_t n = buf_used(&r->cin);
 	enum http1_sniff s;
 
-	if (n == 0)
+	if (n == 0 || sniff_h2(r))
 		return;
 	s = http1_sniff(r->cin.p + r->cin.off, n);
 	if (s == HTTP1_SNIFF_MORE && n < ROUTER_SNIFF_MAX && n < r->lim.client_buf)
@@ -747,6 +772,8 @@ size_t router_client_data(struct router *r, const void *data, size_t len)
 	const uint8_t *d = data;
 	size_t taken = 0, n;
 
+	if (r->h2)
+		return h2proxy_client_data(r->h2, data, len);
 	if (r->state == R_CLOSED)
 		return len;
 	/* the common case forwards straight from the caller's buffer */
@@ -768,6 +795,8 @@ size_t router_client_data(struct router *r, const void *data, size_t len)
 
 void router_client_eof(struct router *r)
 {
+	if (r->h2)
+		return h2proxy_client_eof(r->h2);
 	r->client_eof = true;
 	switch (r->state) {
 	case R_SNIFF:
@@ -796,7 +825,8 @@ void router_client_eof(struct router *r)
 
 void router_timeout(struct router *r)
 {
-	if (r->state == R_SNIFF)
+	/* an HTTP/2 connection stays in the sniff state: its timer means nothing */
+	if (r->state == R_SNIFF && !r->h2)
 		start_passthrough(r);
 }
 
@@ -1004,6 +1034,8 @@ size_t router_upstream_data(struct router *r, uint32_t up, const void *data, siz
 	const uint8_t *d = data;
 	size_t taken = 0;
 
+	if (r->h2)
+		return h2proxy_upstream_data(r->h2, up, data, len);
 	if (r->state == R_CLOSED || !up_get(r, up))
 		return len;
 	if (buf_used(&r->uin) > 0 && r->uin_up != up) {
@@ -1024,6 +1056,8 @@ size_t router_upstream_data(struct router *r, uint32_t up, const void *data, siz
 
 void router_upstream_eof(struct router *r, uint32_t up)
 {
+	if (r->h2)
+		return h2proxy_upstream_eof(r->h2, up);
 	if (r->state == R_CLOSED || !up_get(r, up))
 		return;
 	if (r->uin_up == up && buf_used(&r->uin) > 0) {
@@ -1035,6 +1069,8 @@ void router_upstream_eof(struct router *r, uint32_t up)
 
 void router_upstream_error(struct router *r, uint32_t up, int err)
 {
+	if (r->h2)
+		return h2proxy_upstream_error(r->h2, up, err);
 	(void)err;
 	if (r->state == R_CLOSED || !up_get(r, up))
 		return;
@@ -1045,6 +1081,8 @@ void router_upstream_error(struct router *r, uint32_t up, int err)
 
 void router_set_client_blocked(struct router *r, bool blocked)
 {
+	if (r->h2)
+		return h2proxy_set_client_blocked(r->h2, blocked);
 	r->client_blocked = blocked;
 	if (!blocked)
 		drain_upstream_buffer(r);
@@ -1054,6 +1092,8 @@ void router_set_upstream_blocked(struct router *r, uint32_t up, bool blocked)
 {
 	struct upstream *u = up_get(r, up);
 
+	if (r->h2)
+		return h2proxy_set_upstream_blocked(r->h2, up, blocked);
 	if (!u)
 		return;
 	u->blocked = blocked;
@@ -1067,6 +1107,10 @@ void router_set_upstream_blocked(struct router *r, uint32_t up, bool blocked)
 
 size_t router_client_room(const struct router *r)
 {
+	if (r->h2) {
+		size_t room = h2proxy_client_room(r->h2);
+		return room < r->lim.client_buf ? room : r->lim.client_buf;
+	}
 	if (r->state == R_CLOSED)
 		return 0;
 	return buf_room(&r->cin, r->lim.client_buf);
@@ -1074,6 +1118,10 @@ size_t router_client_room(const struct router *r)
 
 size_t router_upstream_room(const struct router *r, uint32_t up)
 {
+	if (r->h2) {
+		size_t room = h2proxy_upstream_room(r->h2, up);
+		return room < r->lim.upstream_buf ? room : r->lim.upstream_buf;
+	}
 	if (r->state == R_CLOSED || !up_get(r, up))
 		return 0;
 	if (buf_used(&r->uin) > 0 && r->uin_up != up)
@@ -1088,6 +1136,8 @@ unsigned router_sniff_timeout_ms(const struct router *r)
 
 bool router_done(const struct router *r)
 {
+	if (r->h2)
+		return h2proxy_done(r->h2);
 	return r->state == R_CLOSED;
 }
 

@@ -88,11 +88,13 @@ struct router_stats {
 	uint64_t requests;
 	uint64_t to_sessions;
 	uint64_t to_app;
-	uint64_t retries;   /* resent on a fresh connection to the same target */
-	uint64_t fallbacks; /* resent to the app after a session failed */
-	uint64_t errors;    /* error responses made by the router (400/431/501/502/505) */
-	bool passthrough;   /* not HTTP/1.x: handed to the app untouched */
-	bool upgraded;	    /* after a 101: an opaque tunnel */
+	uint64_t retries;    /* resent on a fresh connection to the same target */
+	uint64_t fallbacks;  /* resent to the app after a session failed */
+	uint64_t errors;     /* error responses made by the router (400/431/501/502/505) */
+	bool passthrough;    /* not HTTP/1.x: handed to the app untouched */
+	bool upgraded;	     /* after a 101: an opaque tunnel */
+	bool h2;	     /* HTTP/2: routed per stream (requests count streams) */
+	uint64_t h2_rejects; /* hostile HTTP/2 input: streams reset or the connection ended */
 };
 
 struct router;

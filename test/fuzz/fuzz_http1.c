@@ -1,6 +1,6 @@
 /* libFuzzer target: arbitrary bytes, split arbitrarily, through the HTTP/1.x parser and the router.
  */
-// FUZZ_SOURCES: agent/l7/http1.c agent/l7/httpfilter.c agent/l7/router.c
+// FUZZ_SOURCES: agent/l7/http1.c agent/l7/httpfilter.c agent/l7/router.c agent/l7/h2proxy.c
 // FUZZ_SOURCES: userspace/lib/regexcheck.c
 #include "http1.h"
 #include "router.h"
