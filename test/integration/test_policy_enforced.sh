@@ -47,7 +47,7 @@ env:
 EOF
 build/bpfmirror-agent --check-policy "$T/policy.yaml" >/dev/null || give_up "the test's policy is invalid"
 # The agent slot as simcluster runs it, plus --policy (the chart passes it the same way).
-sed "/^            - sim-node-1\$/a\\
+sed "/^            - \$(NODE_NAME)\$/a\\
             - --policy\\
             - $T/policy.yaml" test/cluster/agent/bpfmirror-agent.yaml >"$T/agent.yaml"
 grep -q -- "--policy" "$T/agent.yaml" || give_up "cannot add --policy to the agent manifest"
