@@ -269,7 +269,8 @@ START_TEST(attach_env_and_files)
 	client_close(c);
 	c = connect_ok();
 	r = attach(c, "default", "containerd://" CID, false);
-	ar = r->attach_reply;
+	ck_assert_int_eq(r->body_case, BPFMIRROR__FRAME__BODY_ATTACH_REPLY);
+	wire_frame_free(r);
 
 	r = file_op(c, BPFMIRROR__FILE_REQUEST__OP__OP_READ, "/app/response.txt");
 	ck_assert_int_eq(r->file_reply->errnum, 0);
