@@ -1,5 +1,6 @@
 /* Per-stream HTTP/2 routing for filtered steal: a stream-level proxy on libnghttp2. */
 #include "h2proxy.h"
+#include "bytequeue.h"
 
 #include <errno.h>
 #include <nghttp2/nghttp2.h>
@@ -23,11 +24,6 @@
 #define H2_ROOM		   (64u * 1024)
 #define H2_PUMP_ROUNDS	   8
 
-struct h2buf {
-	uint8_t *p;
-	size_t off, len, cap;
-};
-
 struct h2hdrs {
 	nghttp2_nv *nv;
 	size_t n, cap, bytes;
@@ -50,7 +46,7 @@ struct h2stream {
 	struct h2up *up;
 	uint32_t target;
 	struct h2hdrs req, req_trl, resp, resp_trl;
-	struct h2buf req_body, resp_body;
+	struct bytequeue req_body, resp_body;
 	bool req_end, resp_end, resp_final, resp_submitted;
 	bool c_open, u_open;
 	bool body_sent; /* some request body byte went upstream: no resend */
@@ -85,44 +81,15 @@ int h2proxy_sniff(const void *data, size_t len)
 
 /* ---- buffers and header lists -------------------------------------------------- */
 
-static size_t hb_used(const struct h2buf *b)
+/* Moves up to MAX bytes of B into OUT; how many. */
+static size_t hb_take(struct bytequeue *b, uint8_t *out, size_t max)
 {
-	return b->len - b->off;
-}
-
-static int hb_append(struct h2buf *b, const uint8_t *d, size_t n)
-{
-	if (b->off && b->len + n > b->cap) {
-		memmove(b->p, b->p + b->off, hb_used(b));
-		b->len -= b->off;
-		b->off = 0;
-	}
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 16384;
-		uint8_t *np;
-		while (cap < b->len + n)
-			cap *= 2;
-		np = realloc(b->p, cap);
-		if (!np)
-			return -ENOMEM;
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, d, n);
-	b->len += n;
-	return 0;
-}
-
-static size_t hb_take(struct h2buf *b, uint8_t *out, size_t max)
-{
-	size_t n = hb_used(b) < max ? hb_used(b) : max;
+	size_t n = bq_len(b) < max ? bq_len(b) : max;
 
 	if (!n)
-		return 0;
-	memcpy(out, b->p + b->off, n);
-	b->off += n;
-	if (b->off == b->len)
-		b->off = b->len = 0;
+		return 0; /* an empty queue may have no buffer at all */
+	memcpy(out, bq_data(b), n);
+	bq_consume(b, n);
 	return n;
 }
 
@@ -325,8 +292,8 @@ static void stream_free(struct h2stream *s)
 	hdrs_clear(&s->req_trl);
 	hdrs_clear(&s->resp);
 	hdrs_clear(&s->resp_trl);
-	free(s->req_body.p);
-	free(s->resp_body.p);
+	bq_free(&s->req_body);
+	bq_free(&s->resp_body);
 	p->nstreams--;
 	free(s);
 }
@@ -354,7 +321,7 @@ static ssize_t req_read(nghttp2_session *session, int32_t sid, uint8_t *buf, siz
 		s->body_sent = true;
 		nghttp2_session_consume(s->p->server, s->cid, n);
 	}
-	if (!hb_used(&s->req_body) && s->req_end) {
+	if (!bq_len(&s->req_body) && s->req_end) {
 		*flags |= NGHTTP2_DATA_FLAG_EOF;
 		if (s->req_trl.n) {
 			*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
@@ -375,7 +342,7 @@ static ssize_t resp_read(nghttp2_session *session, int32_t sid, uint8_t *buf, si
 	(void)ud;
 	if (n && s->up)
 		nghttp2_session_consume(s->up->s, s->uid, n);
-	if (!hb_used(&s->resp_body) && s->resp_end) {
+	if (!bq_len(&s->resp_body) && s->resp_end) {
 		*flags |= NGHTTP2_DATA_FLAG_EOF;
 		if (s->resp_trl.n) {
 			*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
@@ -392,7 +359,7 @@ static void stream_submit(struct h2stream *s)
 {
 	struct h2proxy *p = s->p;
 	nghttp2_data_provider prd = {.source.ptr = s, .read_callback = req_read};
-	bool no_body = s->req_end && !hb_used(&s->req_body) && !s->req_trl.n;
+	bool no_body = s->req_end && !bq_len(&s->req_body) && !s->req_trl.n;
 	struct h2up *u = up_for_target(p, s->target);
 	int32_t id;
 
@@ -539,7 +506,7 @@ static int srv_data_chunk(nghttp2_session *session, uint8_t flags, int32_t sid, 
 		return 0;
 	}
 	/* flow control bounds this: the client's window only reopens as we forward */
-	if (hb_append(&s->req_body, d, len) < 0)
+	if (bq_append(&s->req_body, d, len) < 0)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	resume_up(s);
 	return 0;
@@ -553,9 +520,9 @@ static int srv_stream_close(nghttp2_session *session, int32_t sid, uint32_t code
 	if (!s)
 		return 0;
 	s->c_open = false;
-	if (hb_used(&s->req_body))
-		nghttp2_session_consume_connection(session, hb_used(&s->req_body));
-	s->req_body.off = s->req_body.len = 0;
+	if (bq_len(&s->req_body))
+		nghttp2_session_consume_connection(session, bq_len(&s->req_body));
+	bq_consume(&s->req_body, bq_len(&s->req_body));
 	if (code == NGHTTP2_NO_ERROR && s->resp_end)
 		p->completed++;
 	if (s->u_open)
@@ -656,7 +623,7 @@ static int up_data_chunk(nghttp2_session *session, uint8_t flags, int32_t sid, c
 		nghttp2_session_consume(session, sid, len);
 		return 0;
 	}
-	if (hb_append(&s->resp_body, d, len) < 0)
+	if (bq_append(&s->resp_body, d, len) < 0)
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	resume_client(s);
 	return 0;
@@ -679,9 +646,9 @@ static int up_stream_close(nghttp2_session *session, int32_t sid, uint32_t code,
 		return 0;
 	}
 	if (!s->resp_end) {
-		if (hb_used(&s->resp_body))
-			nghttp2_session_consume_connection(session, hb_used(&s->resp_body));
-		s->resp_body.off = s->resp_body.len = 0;
+		if (bq_len(&s->resp_body))
+			nghttp2_session_consume_connection(session, bq_len(&s->resp_body));
+		bq_consume(&s->resp_body, bq_len(&s->resp_body));
 		reset_client(s, code ? code : NGHTTP2_INTERNAL_ERROR);
 	}
 	stream_maybe_free(s);

@@ -2,6 +2,7 @@
  */
 // FUZZ_SOURCES: agent/l7/http1.c agent/l7/httpfilter.c agent/l7/router.c agent/l7/h2proxy.c
 // FUZZ_SOURCES: userspace/lib/regexcheck.c
+// FUZZ_SOURCES: userspace/lib/bytequeue.c
 #include "http1.h"
 #include "router.h"
 
