@@ -115,7 +115,7 @@ START_TEST(from_router_syn_tracks_and_forwards)
 {
 	static const uint8_t podmac[6] = {2, 0, 0, 0, 0, 2};
 	struct pg_flow eph = c2p;
-	struct bm_flow_key k = {0};
+	struct bm_flow_key k;
 	struct bm_flow f;
 
 	pod_route_netns();
@@ -123,12 +123,7 @@ START_TEST(from_router_syn_tracks_and_forwards)
 	eph.sport = 50000;
 	ck_assert_int_eq(run_router(&eph, PG_SYN, 0), ACT_REDIRECT);
 	ck_assert_int_eq(memcmp(out, podmac, 6), 0);
-	k.family = BM_AF_INET;
-	k.proto = IPPROTO_TCP;
-	k.sport = htons(50000);
-	k.dport = htons(8080);
-	inet_pton(AF_INET, CLIENT, k.saddr);
-	inet_pton(AF_INET, POD, k.daddr);
+	bpftest_flow_key(&eph, &k);
 	ck_assert_int_eq(datapath_flow_lookup(dp, &k, &f), 0);
 	ck_assert_uint_eq(f.verdict, BM_V_ROUTE);
 	ck_assert_uint_eq(f.ifindex, ROUTER_IF);

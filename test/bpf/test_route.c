@@ -15,18 +15,13 @@ START_TEST(route_redirects_flow_with_router_mac)
 {
 	static const uint8_t mac[6] = BM_ROUTER_MAC;
 	struct datapath_ip pod = bpftest_ip(POD);
-	struct bm_flow_key k = {0};
+	struct bm_flow_key k;
 	struct bm_flow f;
 
 	ck_assert_int_eq(datapath_route(dp, &pod, 8080, ROUTER_IF), 0);
 	ck_assert_int_eq(run_pkt(BM_DIR_TO_POD, &c2p, PG_SYN, 0), ACT_REDIRECT);
 	ck_assert_int_eq(memcmp(out, mac, 6), 0);
-	k.family = BM_AF_INET;
-	k.proto = IPPROTO_TCP;
-	k.sport = htons(40000);
-	k.dport = htons(8080);
-	inet_pton(AF_INET, CLIENT, k.saddr);
-	inet_pton(AF_INET, POD, k.daddr);
+	bpftest_flow_key(&c2p, &k);
 	ck_assert_int_eq(datapath_flow_lookup(dp, &k, &f), 0);
 	ck_assert_uint_eq(f.verdict, BM_V_ROUTE);
 	ck_assert_uint_eq(f.ifindex, ROUTER_IF);
